@@ -1,0 +1,74 @@
+// ApiSpec: one API definition, normalised from Tyk Classic or Tyk OAS into the form the request
+// path reads. Immutable once built; shared by every worker through the Snapshot.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gh::apidef {
+
+struct TargetUrl {
+  std::string scheme;     // "http" or "https"
+  std::string host;       // without brackets for IPv6
+  uint16_t port = 0;
+  std::string authority;  // Host header value towards the upstream
+  std::string path;       // base path, no trailing slash ("" for root)
+  std::string query;      // without '?'
+  bool tls() const { return scheme == "https"; }
+};
+
+enum class AuthKind {
+  kKeyless,
+  kAuthToken,
+  kBasic,
+  kJwt,
+  kHmac,
+  kOAuth2,
+  kOpenId,
+  kCertificate,
+  kMulti,
+};
+
+struct TokenSource {
+  std::string header_name = "Authorization";
+  bool use_header = true;
+  bool use_param = false;
+  std::string param_name;
+  bool use_cookie = false;
+  std::string cookie_name;
+};
+
+struct Transport {
+  bool ssl_insecure_skip_verify = false;
+  std::vector<std::string> ssl_ciphers;
+  int ssl_min_version = 0;
+  int ssl_max_version = 0;
+  bool ssl_force_common_name_check = false;
+  std::string proxy_url;
+};
+
+struct ApiSpec {
+  std::string api_id;
+  std::string org_id;
+  std::string name;
+  bool active = true;
+  bool is_oas = false;
+  AuthKind auth = AuthKind::kAuthToken;
+  TokenSource token;
+  bool strip_auth_data = false;
+  std::string listen_path;  // normalised: leading '/', no trailing '/', "" for the root
+  bool strip_listen_path = false;
+  TargetUrl target;
+  bool preserve_host_header = false;
+  std::string domain;  // lower-case, without port; empty = any host
+  std::vector<std::string> certificates;
+  Transport transport;
+  int64_t global_rate = 0;
+  double global_per = 0;
+  boost::json::value definition;  // the document as loaded (Classic or OAS)
+  std::string source_file;        // the file in app_path it came from
+};
+
+}  // namespace gh::apidef

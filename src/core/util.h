@@ -1,0 +1,34 @@
+// Small helpers shared by every layer: string case rules, constant-time comparison, hashing,
+// random identifiers, file I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gh {
+
+bool iequals(std::string_view a, std::string_view b);
+std::string to_lower(std::string_view s);
+std::string_view trim(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);
+
+// Compares two secrets in time independent of where they differ and of their lengths
+// (both sides are reduced to SHA-256 digests first, then compared with CRYPTO_memcmp).
+bool secret_equals(std::string_view a, std::string_view b);
+
+std::string sha256_hex(std::string_view data);
+std::string hex_encode(const unsigned char* data, size_t len);
+// `n` random bytes from the OpenSSL CSPRNG, hex-encoded (2n characters).
+std::string random_hex(size_t n);
+
+std::optional<std::string> read_file(const std::string& path);
+// Writes atomically: temporary file in the same folder, fsync, rename, fsync of the folder.
+bool write_file_atomic(const std::string& path, std::string_view data, std::string* err);
+
+// Parses a non-negative decimal integer with no sign, no spaces and no overflow.
+std::optional<uint64_t> parse_u64(std::string_view s);
+
+}  // namespace gh

@@ -1,0 +1,1232 @@
+#include "net/server.h"
+
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "admin/control_api.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/chunked.h"
+#include "http/headers.h"
+#include "http/http1_parser.h"
+#include "http/response.h"
+#include "obs/access_log.h"
+#include "proxy/router.h"
+#include "proxy/snapshot.h"
+#include "tls/client_tls.h"
+#include "tls/server_tls.h"
+
+namespace gh::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr size_t kReadChunk = 16384;
+constexpr size_t kWriteFlush = 65536;
+constexpr size_t kMaxAdminBody = 10u << 20;
+constexpr size_t kPoolPerKey = 256;
+
+const char* const kProxyError = "There was a problem proxying the request";
+const char* const kTimeoutError = "Upstream service reached hard timeout.";
+
+// ---------------------------------------------------------------------------------------------
+// A byte buffer with a read and a write position (no copy on consume).
+class Buffer {
+ public:
+  std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  size_t size() const { return end_ - begin_; }
+  void consume(size_t n) {
+    begin_ += n;
+    if (begin_ == end_) begin_ = end_ = 0;
+  }
+  asio::mutable_buffer prepare(size_t n) {
+    if (buf_.size() - end_ < n) {
+      if (begin_ > 0) {
+        std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      if (buf_.size() - end_ < n) buf_.resize(end_ + n);
+    }
+    return asio::buffer(buf_.data() + end_, buf_.size() - end_);
+  }
+  void commit(size_t n) { end_ += n; }
+  // Gives memory back while a connection sits idle.
+  void release_if_empty() {
+    if (end_ == begin_ && buf_.size() > kReadChunk) std::vector<char>().swap(buf_);
+  }
+
+ private:
+  std::vector<char> buf_;
+  size_t begin_ = 0, end_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A plain TCP or TLS stream.
+class Stream {
+ public:
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+
+  void start_tls(SSL* ssl) {
+    tls_ = std::make_unique<TlsStream>(std::move(*plain_), ssl);
+    plain_.reset();
+  }
+  bool is_tls() const { return tls_ != nullptr; }
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : *plain_; }
+  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+
+  awaitable<error_code> handshake(bool server) {
+    auto [ec] = co_await tls_->async_handshake(
+        server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client, nothrow);
+    co_return ec;
+  }
+  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+    if (tls_) {
+      auto [ec, n] = co_await tls_->async_read_some(b, nothrow);
+      co_return std::make_pair(ec, n);
+    }
+    auto [ec, n] = co_await plain_->async_read_some(b, nothrow);
+    co_return std::make_pair(ec, n);
+  }
+  awaitable<error_code> write(std::string_view data) {
+    asio::const_buffer b(data.data(), data.size());
+    if (tls_) {
+      auto [ec, n] = co_await asio::async_write(*tls_, b, nothrow);
+      co_return ec;
+    }
+    auto [ec, n] = co_await asio::async_write(*plain_, b, nothrow);
+    co_return ec;
+  }
+  awaitable<void> tls_shutdown() {
+    if (tls_) co_await tls_->async_shutdown(nothrow);
+  }
+  void close() {
+    error_code ec;
+    lowest().close(ec);
+  }
+  bool is_open() { return lowest().is_open(); }
+
+ private:
+  std::optional<tcp::socket> plain_;
+  std::unique_ptr<TlsStream> tls_;
+};
+
+struct UpstreamConn {
+  explicit UpstreamConn(tcp::socket s) : stream(std::move(s)) {}
+  Stream stream;
+  Buffer in;
+  std::string key;
+  Clock::time_point last_used{};
+};
+
+// Per-worker keep-alive pool of upstream connections, keyed by everything that shapes a
+// connection (scheme, host, port, TLS policy).
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(std::chrono::seconds idle) : idle_(idle) {}
+
+  std::unique_ptr<UpstreamConn> take(const std::string& key) {
+    auto it = idle_conns_.find(key);
+    if (it == idle_conns_.end()) return nullptr;
+    auto& list = it->second;
+    auto now = Clock::now();
+    while (!list.empty()) {
+      auto c = std::move(list.back());
+      list.pop_back();
+      if (now - c->last_used < idle_ && alive(*c)) return c;
+      c->stream.close();
+    }
+    return nullptr;
+  }
+  void put(std::unique_ptr<UpstreamConn> c) {
+    auto& list = idle_conns_[c->key];
+    if (list.size() >= kPoolPerKey) {
+      c->stream.close();
+      return;
+    }
+    c->last_used = Clock::now();
+    c->in.release_if_empty();
+    list.push_back(std::move(c));
+  }
+  void sweep() {
+    auto now = Clock::now();
+    for (auto& [k, list] : idle_conns_) {
+      std::vector<std::unique_ptr<UpstreamConn>> keep;
+      for (auto& c : list) {
+        if (now - c->last_used < idle_ && alive(*c)) {
+          keep.push_back(std::move(c));
+        } else {
+          c->stream.close();
+        }
+      }
+      list.swap(keep);
+    }
+  }
+  void clear() {
+    for (auto& [k, list] : idle_conns_) {
+      for (auto& c : list) c->stream.close();
+    }
+    idle_conns_.clear();
+  }
+
+ private:
+  // An idle connection must have nothing to read: data or EOF means the upstream closed it
+  // (or misbehaved) while it sat in the pool.
+  static bool alive(UpstreamConn& c) {
+    if (!c.stream.is_open()) return false;
+    char b;
+    ssize_t n = ::recv(c.stream.lowest().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  std::chrono::seconds idle_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConn>>> idle_conns_;
+};
+
+enum class ListenerKind { kApi, kControl };
+
+class Gateway;
+class Worker;
+
+struct ClientConn {
+  ClientConn(Worker& w, tcp::socket s, ListenerKind k);
+  Worker& worker;
+  Stream stream;
+  Buffer in;
+  ListenerKind kind;
+  std::string remote_ip;
+  asio::steady_timer timer;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool closed = false;
+  UpstreamConn* active_upstream = nullptr;
+  bool upstream_timed_out = false;
+
+  void set_deadline(Clock::duration d) {
+    auto t = Clock::now() + d;
+    bool earlier = t < deadline;
+    deadline = t;
+    if (earlier) timer.cancel();
+  }
+  void finish() {
+    closed = true;
+    timer.cancel();
+    stream.close();
+  }
+};
+
+// Everything a request may need to know about itself for the access log.
+struct Exchange {
+  Clock::time_point start;
+  std::string_view api_id;
+  int status = 0;
+  uint64_t bytes_out = 0;
+  uint64_t upstream_us = 0;
+  std::string error;
+};
+
+// ---------------------------------------------------------------------------------------------
+class Gateway {
+ public:
+  explicit Gateway(const config::GatewayConfig& cfg);
+  int run();
+
+  void request_reload(std::function<void()> done);
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
+
+  const config::GatewayConfig& cfg;
+  std::unique_ptr<tls::ServerTls> server_tls;
+  tls::ClientTls client_tls;
+  proxy::SnapshotHolder snapshots;
+  std::atomic<bool> loaded{false};
+  admin::ControlApi control;
+  http::ParseLimits limits;
+
+ private:
+  void reload_now();
+  tcp::acceptor make_acceptor(asio::io_context& ioc, const std::string& addr, int port);
+  friend class Worker;
+
+  asio::io_context main_ioc_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> shutting_down_{false};
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  int workers_done_ = 0;
+  uint64_t generation_ = 0;
+};
+
+class Worker {
+ public:
+  Worker(Gateway& g, int id)
+      : gw(g),
+        id(id),
+        snaps(g.snapshots),
+        pool(std::chrono::seconds(g.cfg.gatehouse.upstream_idle_timeout)),
+        alog(g.cfg.gatehouse.access_log),
+        resolver(ioc),
+        housekeeping(ioc) {}
+
+  void start();
+  void begin_drain();
+  awaitable<void> accept_loop(tcp::acceptor& a, ListenerKind kind);
+  awaitable<void> session(std::shared_ptr<ClientConn> c);
+  awaitable<void> watchdog(std::shared_ptr<ClientConn> c);
+  awaitable<void> housekeeping_loop();
+
+  awaitable<bool> handle(ClientConn& c, http::RequestHead& req);
+  awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
+                          Exchange& ex, bool body_consumed);
+  awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
+                               Exchange& ex);
+  awaitable<bool> proxy_request(ClientConn& c, http::RequestHead& req,
+                                const apidef::ApiSpec& spec, const std::string& path,
+                                Exchange& ex);
+  awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(ClientConn& c,
+                                                            const apidef::ApiSpec& spec,
+                                                            SSL_CTX* tls_ctx, std::string& err);
+  awaitable<void> graceful_close(ClientConn& c);
+  void log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex);
+
+  Gateway& gw;
+  int id;
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+  std::vector<tcp::acceptor> acceptors;
+  proxy::SnapshotCache snaps;
+  UpstreamPool pool;
+  obs::AccessLog alog;
+  tcp::resolver resolver;
+  asio::steady_timer housekeeping;
+  std::unordered_set<ClientConn*> idle;
+  size_t connections = 0;
+  bool draining = false;
+  std::thread thread;
+};
+
+ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
+    : worker(w), stream(std::move(s)), kind(k), timer(w.ioc) {
+  error_code ec;
+  auto ep = stream.lowest().remote_endpoint(ec);
+  if (!ec) {
+    auto a = ep.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+      a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    remote_ip = a.to_string();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+Gateway::Gateway(const config::GatewayConfig& c)
+    : cfg(c),
+      client_tls(c),
+      control(c, snapshots,
+              admin::GatewayState{[this] { return shutting_down(); },
+                                  [this] { return loaded.load(); }}) {
+  if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
+  limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
+  limits.max_header_bytes = static_cast<size_t>(cfg.gatehouse.max_header_bytes);
+  limits.max_headers = static_cast<size_t>(cfg.gatehouse.max_headers);
+}
+
+void Gateway::reload_now() {
+  std::vector<std::string> problems;
+  auto t0 = Clock::now();
+  auto snap = proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_,
+                                    &problems);
+  for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
+  size_t served = snap->router.size();
+  size_t loaded_count = snap->apis.size();
+  snapshots.set(std::move(snap));
+  loaded.store(true);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+  log::info("API definitions loaded", {{"apis", static_cast<unsigned long>(loaded_count)},
+                                       {"served", static_cast<unsigned long>(served)},
+                                       {"duration_us", static_cast<long long>(us)}});
+}
+
+void Gateway::request_reload(std::function<void()> done) {
+  asio::post(main_ioc_, [this, done = std::move(done)] {
+    if (!shutting_down()) reload_now();
+    if (done) done();
+  });
+}
+
+tcp::acceptor Gateway::make_acceptor(asio::io_context& ioc, const std::string& addr, int port) {
+  error_code ec;
+  auto address = addr.empty() ? asio::ip::address(asio::ip::address_v4::any())
+                              : asio::ip::make_address(addr, ec);
+  if (ec) throw config::ConfigError(cfg.file + ": field \"listen_address\": not an IP address");
+  tcp::endpoint ep(address, static_cast<unsigned short>(port));
+  tcp::acceptor a(ioc);
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  int one = 1;
+  if (!ec && ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    ec = error_code(errno, boost::system::system_category());
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(1024, ec);
+  if (ec)
+    throw config::ConfigError("cannot listen on " + (addr.empty() ? "0.0.0.0" : addr) + ":" +
+                              std::to_string(port) + ": " + ec.message());
+  return a;
+}
+
+int Gateway::run() {
+  reload_now();
+  int n = cfg.gatehouse.workers;
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>(*this, i);
+    w->acceptors.push_back(make_acceptor(w->ioc, cfg.listen_address, cfg.listen_port));
+    if (cfg.control_api_port != 0)
+      w->acceptors.push_back(make_acceptor(w->ioc, cfg.listen_address, cfg.control_api_port));
+    workers_.push_back(std::move(w));
+  }
+  for (const auto& wmsg : cfg.warnings) log::warn(wmsg);
+  log::info("gatehouse listening",
+            {{"port", cfg.listen_port},
+             {"control_api_port", cfg.control_api_port},
+             {"tls", cfg.http_server_options.use_ssl},
+             {"workers", n},
+             {"version", GATEHOUSE_VERSION}});
+
+  asio::signal_set signals(main_ioc_, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      log::info("SIGHUP: reloading");
+      reload_now();
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::info("shutting down: draining in-flight requests", {{"signal", sig}});
+    shutting_down_.store(true, std::memory_order_release);
+    for (auto& w : workers_) asio::post(w->ioc, [wp = w.get()] { wp->begin_drain(); });
+    main_ioc_.stop();
+  };
+  signals.async_wait(on_signal);
+
+  for (auto& w : workers_) w->start();
+  main_ioc_.run();
+
+  // Wait for the workers to finish their in-flight requests, then stop what remains.
+  {
+    std::unique_lock<std::mutex> lock(done_mu_);
+    done_cv_.wait_for(lock, std::chrono::seconds(cfg.gatehouse.drain_timeout),
+                      [&] { return workers_done_ == static_cast<int>(workers_.size()); });
+  }
+  for (auto& w : workers_) w->ioc.stop();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+    w->alog.flush();
+  }
+  log::info("gatehouse stopped");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+void Worker::start() {
+  guard.emplace(ioc.get_executor());
+  for (size_t i = 0; i < acceptors.size(); ++i) {
+    ListenerKind kind = i == 0 ? ListenerKind::kApi : ListenerKind::kControl;
+    asio::co_spawn(ioc, accept_loop(acceptors[i], kind), asio::detached);
+  }
+  asio::co_spawn(ioc, housekeeping_loop(), asio::detached);
+  thread = std::thread([this] {
+    ioc.run();
+    alog.flush();
+    std::lock_guard<std::mutex> lock(gw.done_mu_);
+    ++gw.workers_done_;
+    gw.done_cv_.notify_all();
+  });
+}
+
+void Worker::begin_drain() {
+  draining = true;
+  for (auto& a : acceptors) {
+    error_code ec;
+    a.close(ec);
+  }
+  housekeeping.cancel();
+  pool.clear();
+  // Idle keep-alive connections are closed now; busy ones close after their response.
+  auto copy = idle;
+  for (auto* c : copy) c->finish();
+  guard.reset();
+}
+
+awaitable<void> Worker::housekeeping_loop() {
+  auto last_sweep = Clock::now();
+  while (!draining) {
+    housekeeping.expires_after(std::chrono::milliseconds(200));
+    co_await housekeeping.async_wait(nothrow);
+    alog.flush();
+    if (Clock::now() - last_sweep > std::chrono::seconds(5)) {
+      pool.sweep();
+      last_sweep = Clock::now();
+    }
+  }
+  alog.flush();
+}
+
+awaitable<void> Worker::accept_loop(tcp::acceptor& a, ListenerKind kind) {
+  while (!draining) {
+    auto [ec, sock] = co_await a.async_accept(nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining) break;
+      log::warn("accept failed", {{"error", ec.message()}});
+      asio::steady_timer t(ioc, std::chrono::milliseconds(50));
+      co_await t.async_wait(nothrow);
+      continue;
+    }
+    if (connections >= static_cast<size_t>(gw.cfg.gatehouse.max_connections_per_worker)) {
+      error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    auto c = std::make_shared<ClientConn>(*this, std::move(sock), kind);
+    asio::co_spawn(ioc, session(c), asio::detached);
+  }
+}
+
+awaitable<void> Worker::watchdog(std::shared_ptr<ClientConn> c) {
+  while (!c->closed) {
+    c->timer.expires_at(c->deadline);
+    co_await c->timer.async_wait(nothrow);
+    if (c->closed) break;
+    if (Clock::now() < c->deadline) continue;
+    if (c->active_upstream) {
+      // The upstream is late: drop it and give the client the rest of the write budget.
+      c->upstream_timed_out = true;
+      c->active_upstream->stream.close();
+      c->active_upstream = nullptr;
+      c->deadline = Clock::now() + std::chrono::seconds(gw.cfg.http_server_options.write_timeout);
+      continue;
+    }
+    c->stream.close();
+    break;
+  }
+}
+
+awaitable<void> Worker::graceful_close(ClientConn& c) {
+  // Lingering close: send what we have, then stop sending and drain what the client still
+  // sends for a moment, so that our response is not destroyed by a reset.
+  c.set_deadline(std::chrono::seconds(1));
+  if (c.stream.is_tls()) co_await c.stream.tls_shutdown();
+  error_code ec;
+  c.stream.lowest().shutdown(tcp::socket::shutdown_send, ec);
+  if (!ec) {
+    char sink[4096];
+    for (int i = 0; i < 64; ++i) {
+      auto [rec, n] = co_await c.stream.lowest().async_read_some(asio::buffer(sink), nothrow);
+      if (rec) break;
+    }
+  }
+  c.finish();
+}
+
+awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
+  ++connections;
+  asio::co_spawn(ioc, watchdog(c), asio::detached);
+  const auto& g = gw.cfg.gatehouse;
+  c->set_deadline(std::chrono::seconds(g.header_timeout));
+
+  if (gw.server_tls && c->kind == ListenerKind::kApi) {
+    // Refuse plain HTTP on the TLS port with a readable answer instead of a handshake error.
+    auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
+    unsigned char first = 0;
+    ssize_t n = wec ? -1 : ::recv(c->stream.lowest().native_handle(), &first, 1, MSG_PEEK);
+    if (n <= 0) {
+      c->finish();
+      --connections;
+      co_return;
+    }
+    if (first != 0x16) {
+      if (first >= 'A' && first <= 'Z') {
+        auto r = http::error_response(400, "Client sent an HTTP request to an HTTPS server.");
+        r.close = true;
+        std::string out;
+        http::serialize(r, false, out);
+        co_await c->stream.write(out);
+        co_await graceful_close(*c);
+      } else {
+        c->finish();
+      }
+      --connections;
+      co_return;
+    }
+    c->stream.start_tls(gw.server_tls->new_ssl());
+    auto hec = co_await c->stream.handshake(true);
+    if (hec) {
+      log::debug("TLS handshake failed", {{"client", c->remote_ip}, {"error", hec.message()}});
+      c->finish();
+      --connections;
+      co_return;
+    }
+  }
+
+  bool first_request = true;
+  while (true) {
+    http::RequestHead req;
+    http::ParseResult pr;
+    bool head_deadline = first_request;
+    bool registered_idle = false;
+    if (!first_request && c->in.size() == 0) {
+      c->in.release_if_empty();
+      idle.insert(c.get());
+      registered_idle = true;
+      if (draining) break;
+    }
+    while (true) {
+      if (c->in.size() > 0) {
+        pr = http::parse_request_head(c->in.data(), gw.limits, req);
+        if (pr.status != http::ParseStatus::kIncomplete) break;
+        if (!head_deadline) {
+          c->set_deadline(std::chrono::seconds(g.header_timeout));
+          head_deadline = true;
+        }
+      }
+      auto [ec, n] = co_await c->stream.read_some(c->in.prepare(kReadChunk));
+      if (registered_idle) {
+        idle.erase(c.get());
+        registered_idle = false;
+      }
+      if (ec) {
+        if (c->in.size() > 0 && ec != asio::error::eof)
+          log::debug("client connection failed", {{"client", c->remote_ip}, {"error", ec.message()}});
+        goto done;
+      }
+      c->in.commit(n);
+    }
+    if (registered_idle) idle.erase(c.get());
+    first_request = false;
+    if (pr.status == http::ParseStatus::kError) {
+      Exchange ex;
+      ex.start = Clock::now();
+      ex.error = pr.reason;
+      auto r = http::error_response(pr.http_status, pr.reason);
+      r.close = true;
+      std::string out;
+      http::serialize(r, false, out);
+      ex.status = pr.http_status;
+      ex.bytes_out = out.size();
+      co_await c->stream.write(out);
+      http::RequestHead none;
+      log_access(*c, none, ex);
+      co_await graceful_close(*c);
+      goto done;
+    }
+    c->in.consume(pr.consumed);
+    bool keep = co_await handle(*c, req);
+    if (!keep || draining || c->closed) {
+      if (!c->closed) co_await graceful_close(*c);
+      goto done;
+    }
+    c->set_deadline(std::chrono::seconds(g.idle_timeout));
+  }
+done:
+  idle.erase(c.get());
+  c->finish();
+  --connections;
+}
+
+void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex) {
+  if (!gw.cfg.gatehouse.access_log) return;
+  obs::AccessRecord r;
+  r.worker = id;
+  r.client_ip = c.remote_ip;
+  r.method = req.method;
+  r.host = req.host;
+  r.path = req.path;
+  r.api_id = ex.api_id;
+  r.status = ex.status;
+  r.bytes_out = ex.bytes_out;
+  r.duration_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ex.start).count());
+  r.upstream_us = ex.upstream_us;
+  r.tls = c.stream.is_tls();
+  r.error = ex.error;
+  alog.record(r);
+}
+
+awaitable<bool> Worker::respond(ClientConn& c, const http::RequestHead& req, http::Response r,
+                                Exchange& ex, bool body_consumed) {
+  // A body we did not read cannot be skipped safely: close instead.
+  if ((!body_consumed && req.body != http::BodyKind::kNone) || !req.keep_alive || draining)
+    r.close = true;
+  if (req.version_minor == 0 && !r.close) r.headers.emplace_back("Connection", "keep-alive");
+  std::string out;
+  http::serialize(r, req.method == "HEAD", out);
+  ex.status = r.status;
+  ex.bytes_out = out.size();
+  auto ec = co_await c.stream.write(out);
+  log_access(c, req, ex);
+  co_return !r.close && !ec;
+}
+
+// Reads a whole request body (control API only), at most `limit` bytes.
+// Returns 0 on success or the HTTP status to answer with.
+awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size_t limit,
+                               std::string& body) {
+  if (req.body == http::BodyKind::kLength) {
+    if (req.content_length > limit) co_return 413;
+    while (c.in.size() < req.content_length) {
+      auto [ec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+      if (ec) co_return -1;
+      c.in.commit(n);
+    }
+    body.assign(c.in.data().substr(0, req.content_length));
+    c.in.consume(req.content_length);
+  } else if (req.body == http::BodyKind::kChunked) {
+    http::ChunkedDecoder dec;
+    while (!dec.done()) {
+      auto s = dec.step(c.in.data());
+      c.in.consume(s.consumed);
+      body.append(s.data);
+      if (body.size() > limit) co_return 413;
+      if (dec.failed()) co_return 400;
+      if (dec.done()) break;
+      if (s.consumed == 0) {
+        auto [ec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+        if (ec) co_return -1;
+        c.in.commit(n);
+      }
+    }
+  }
+  co_return 0;
+}
+
+awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
+  Exchange ex;
+  ex.start = Clock::now();
+  auto snap = snaps.current();  // held for the whole exchange: a reload cannot pull it away
+  std::string path;
+  if (!proxy::normalise_path(req.path.empty() ? std::string_view("*") : req.path, path)) {
+    co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
+  }
+  bool control = c.kind == ListenerKind::kControl;
+  if (!control && gw.cfg.control_api_port == 0 && gw.control.owns(path)) {
+    control = gw.cfg.control_api_hostname.empty() ||
+              proxy::host_only(req.host) == gw.cfg.control_api_hostname;
+  }
+  if (control) co_return co_await handle_admin(c, req, path, ex);
+
+  const apidef::ApiSpec* spec = snap ? snap->router.match(req.host, path) : nullptr;
+  if (!spec) {
+    ex.error = "no API matches";
+    co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
+  }
+  ex.api_id = spec->api_id;
+  if (spec->auth != apidef::AuthKind::kKeyless) {
+    // Authentication methods arrive with their own middleware; until then such an API is closed.
+    ex.error = "authentication method not available";
+    co_return co_await respond(c, req, http::error_response(401, "Authorization field missing"),
+                               ex, false);
+  }
+  int64_t limit = gw.cfg.http_server_options.max_request_body_size > 0
+                      ? gw.cfg.http_server_options.max_request_body_size
+                      : gw.cfg.gatehouse.max_body_bytes;
+  if (limit > 0 && req.body == http::BodyKind::kLength &&
+      req.content_length > static_cast<uint64_t>(limit)) {
+    ex.error = "request body too large";
+    co_return co_await respond(c, req, http::error_response(413, "Request is too large"), ex,
+                               false);
+  }
+  co_return co_await proxy_request(c, req, *spec, path, ex);
+}
+
+awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
+                                     Exchange& ex) {
+  std::string body;
+  int st = co_await read_whole_body(c, req, kMaxAdminBody, body);
+  if (st == -1) co_return false;
+  if (st != 0) {
+    co_return co_await respond(
+        c, req, http::status_response(st, "error", st == 413 ? "Request is too large" : "Request malformed"),
+        ex, false);
+  }
+  admin::AdminRequest ar;
+  ar.method = req.method;
+  ar.path = path;
+  ar.query = req.query;
+  ar.body = body;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "x-tyk-authorization")) {
+      ar.authorization = h.value;
+      ar.has_authorization = true;
+    }
+  }
+  auto result = gw.control.handle(ar);
+  if (result.reload != admin::ReloadMode::kNone) {
+    if (result.reload == admin::ReloadMode::kBlock) {
+      auto waiter = std::make_shared<asio::steady_timer>(ioc, Clock::time_point::max());
+      auto ex_ = ioc.get_executor();
+      gw.request_reload([waiter, ex_] { asio::post(ex_, [waiter] { waiter->cancel(); }); });
+      co_await waiter->async_wait(nothrow);
+    } else {
+      gw.request_reload(nullptr);
+    }
+  }
+  result.response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  result.response.headers.emplace_back("Cache-Control", "no-cache, no-store, must-revalidate");
+  co_return co_await respond(c, req, std::move(result.response), ex, true);
+}
+
+bool idempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
+         m == "TRACE";
+}
+
+awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
+                                                                  const apidef::ApiSpec& spec,
+                                                                  SSL_CTX* tls_ctx,
+                                                                  std::string& err) {
+  const auto& t = spec.target;
+  std::vector<tcp::endpoint> eps;
+  error_code ec;
+  auto addr = asio::ip::make_address(t.host, ec);
+  if (!ec) {
+    eps.emplace_back(addr, t.port);
+  } else {
+    auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
+    if (rec) {
+      err = "cannot resolve " + t.host + ": " + rec.message();
+      co_return nullptr;
+    }
+    for (const auto& r : results) eps.push_back(r.endpoint());
+  }
+  auto up = std::make_unique<UpstreamConn>(tcp::socket(ioc));
+  c.active_upstream = up.get();
+  c.set_deadline(std::chrono::seconds(gw.cfg.gatehouse.upstream_connect_timeout));
+  error_code cec = asio::error::host_not_found;
+  for (const auto& ep : eps) {
+    error_code oec;
+    up->stream.lowest().close(oec);
+    auto [e] = co_await up->stream.lowest().async_connect(ep, nothrow);
+    cec = e;
+    if (!e || c.upstream_timed_out) break;
+  }
+  if (cec) {
+    err = "cannot connect to " + t.authority + ": " + cec.message();
+    c.active_upstream = nullptr;
+    co_return nullptr;
+  }
+  up->stream.lowest().set_option(tcp::no_delay(true), ec);
+  if (t.tls()) {
+    SSL* ssl = gw.client_tls.new_ssl(tls_ctx, t.host);
+    if (!ssl) {
+      err = "cannot create TLS session";
+      c.active_upstream = nullptr;
+      co_return nullptr;
+    }
+    up->stream.start_tls(ssl);
+    c.active_upstream = up.get();
+    auto hec = co_await up->stream.handshake(false);
+    if (hec) {
+      long vr = SSL_get_verify_result(up->stream.ssl());
+      err = "TLS handshake with " + t.authority + " failed: " +
+            (vr != X509_V_OK ? std::string(X509_verify_cert_error_string(vr)) : hec.message());
+      c.active_upstream = nullptr;
+      co_return nullptr;
+    }
+  }
+  co_return up;
+}
+
+awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
+                                      const apidef::ApiSpec& spec, const std::string& path,
+                                      Exchange& ex) {
+  const auto& cfg = gw.cfg;
+  // --- the upstream request head ------------------------------------------------------------
+  std::string head;
+  head.reserve(req.raw.size() + 256);
+  head.append(req.method);
+  head += ' ';
+  head += proxy::upstream_target(spec, path, req.query, req.has_query);
+  head += " HTTP/1.1\r\nHost: ";
+  head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
+  head += "\r\n";
+  auto listed = http::connection_listed(req.headers);
+  std::string xff;
+  for (const auto& h : req.headers) {
+    if (http::drop_when_forwarding(h.name, listed) || iequals(h.name, "host") ||
+        iequals(h.name, "expect"))
+      continue;
+    if (iequals(h.name, "x-forwarded-for")) {
+      if (!xff.empty()) xff += ", ";
+      xff.append(h.value);
+      continue;
+    }
+    head.append(h.name);
+    head += ": ";
+    head.append(h.value);
+    head += "\r\n";
+  }
+  if (!xff.empty()) xff += ", ";
+  xff += c.remote_ip;
+  head += "X-Forwarded-For: ";
+  head += xff;
+  head += "\r\n";
+  if (req.body == http::BodyKind::kLength) {
+    head += "Content-Length: ";
+    head += std::to_string(req.content_length);
+    head += "\r\n";
+  } else if (req.body == http::BodyKind::kChunked) {
+    head += "Transfer-Encoding: chunked\r\n";
+  }
+  head += "\r\n";
+
+  if (req.expect_continue && req.body != http::BodyKind::kNone) {
+    if (co_await c.stream.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+  }
+
+  int64_t body_limit = cfg.http_server_options.max_request_body_size > 0
+                           ? cfg.http_server_options.max_request_body_size
+                           : cfg.gatehouse.max_body_bytes;
+  SSL_CTX* tls_ctx = spec.target.tls() ? gw.client_tls.context_for(spec.transport) : nullptr;
+  std::string key = spec.target.scheme + "://" + spec.target.authority + "|" +
+                    std::to_string(reinterpret_cast<uintptr_t>(tls_ctx));
+
+  auto fail = [&](int status, const char* msg, std::string why) -> http::Response {
+    ex.error = why;
+    log::warn("upstream request failed",
+              {{"api_id", spec.api_id}, {"upstream", spec.target.authority}, {"reason", why}});
+    return http::error_response(status, msg);
+  };
+
+  auto upstream_start = Clock::now();
+  bool body_consumed = false;  // client body bytes already taken: no retry possible
+  std::unique_ptr<UpstreamConn> up;
+  http::ResponseHead resp;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    up = pool.take(key);
+    bool reused = up != nullptr;
+    c.upstream_timed_out = false;
+    if (!up) {
+      std::string err;
+      up = co_await connect_upstream(c, spec, tls_ctx, err);
+      if (!up) {
+        c.active_upstream = nullptr;
+        if (c.upstream_timed_out)
+          co_return co_await respond(c, req, fail(504, kTimeoutError, err), ex, body_consumed);
+        co_return co_await respond(c, req, fail(500, kProxyError, err), ex, body_consumed);
+      }
+      up->key = key;
+    }
+    c.active_upstream = up.get();
+    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+
+    // --- send the request and its body ------------------------------------------------------
+    error_code wec;
+    const char* body_error = "";
+    int client_error = 0;  // status to answer with when the client's body is at fault
+    bool client_gone = false;
+    if (req.body == http::BodyKind::kNone) {
+      wec = co_await up->stream.write(head);
+    } else if (req.body == http::BodyKind::kLength) {
+      uint64_t remaining = req.content_length;
+      std::string out = head;
+      while (!wec) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, c.in.size()));
+        out.append(c.in.data().substr(0, take));
+        c.in.consume(take);
+        remaining -= take;
+        if (take > 0) body_consumed = true;
+        if (!out.empty()) {
+          wec = co_await up->stream.write(out);
+          out.clear();
+        }
+        if (remaining == 0 || wec) break;
+        c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
+        auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+        if (rec) {
+          client_gone = true;
+          break;
+        }
+        c.in.commit(n);
+      }
+    } else {
+      http::ChunkedDecoder dec;
+      std::string out = head;
+      uint64_t total = 0;
+      while (!wec) {
+        auto s = dec.step(c.in.data());
+        c.in.consume(s.consumed);
+        if (s.consumed > 0) body_consumed = true;
+        if (!s.data.empty()) {
+          total += s.data.size();
+          if (body_limit > 0 && total > static_cast<uint64_t>(body_limit)) {
+            client_error = 413;
+            break;
+          }
+          http::append_chunk_header(out, s.data.size());
+          out.append(s.data);
+          out += "\r\n";
+        }
+        if (dec.failed()) {
+          client_error = 400;
+          body_error = dec.error();
+          break;
+        }
+        if (dec.done()) {
+          out += "0\r\n\r\n";
+          wec = co_await up->stream.write(out);
+          break;
+        }
+        if (s.consumed == 0) {
+          if (!out.empty()) {
+            wec = co_await up->stream.write(out);
+            out.clear();
+            if (wec) break;
+          }
+          c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
+          auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+          if (rec) {
+            client_gone = true;
+            break;
+          }
+          c.in.commit(n);
+        } else if (out.size() > kWriteFlush) {
+          wec = co_await up->stream.write(out);
+          out.clear();
+        }
+      }
+    }
+    if (client_gone) {
+      c.active_upstream = nullptr;
+      up->stream.close();
+      co_return false;
+    }
+    if (client_error) {
+      c.active_upstream = nullptr;
+      up->stream.close();
+      ex.error = client_error == 413 ? "request body too large" : body_error;
+      auto r = http::error_response(client_error, client_error == 413 ? "Request is too large"
+                                                                       : "Malformed chunked body");
+      r.close = true;
+      co_return co_await respond(c, req, std::move(r), ex, false);
+    }
+    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+
+    // --- read the response head -------------------------------------------------------------
+    http::ParseResult pr;
+    bool got_bytes = false;
+    error_code rec;
+    if (!wec) {
+      while (true) {
+        if (up->in.size() > 0) {
+          pr = http::parse_response_head(up->in.data(), gw.limits, req.method, resp);
+          if (pr.status == http::ParseStatus::kDone && resp.status >= 100 && resp.status < 200) {
+            if (resp.status == 101) {
+              pr.status = http::ParseStatus::kError;
+              pr.reason = "upstream switched protocols";
+              break;
+            }
+            up->in.consume(pr.consumed);  // interim response: wait for the final one
+            continue;
+          }
+          if (pr.status != http::ParseStatus::kIncomplete) break;
+        }
+        auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
+        if (e) {
+          rec = e;
+          break;
+        }
+        got_bytes = true;
+        up->in.commit(n);
+      }
+    }
+    if (wec || rec) {
+      bool timed_out = c.upstream_timed_out;
+      c.active_upstream = nullptr;
+      up->stream.close();
+      if (reused && !got_bytes && !body_consumed && !timed_out && idempotent(req.method) &&
+          attempt == 0)
+        continue;  // a pooled connection the upstream had closed: try a fresh one
+      if (timed_out)
+        co_return co_await respond(c, req, fail(504, kTimeoutError, "upstream response timed out"),
+                                   ex, true);
+      co_return co_await respond(
+          c, req, fail(500, kProxyError, (wec ? wec : rec).message()), ex, true);
+    }
+    if (pr.status == http::ParseStatus::kError) {
+      c.active_upstream = nullptr;
+      up->stream.close();
+      co_return co_await respond(c, req, fail(500, kProxyError, pr.reason), ex, true);
+    }
+    up->in.consume(pr.consumed);
+    break;
+  }
+  ex.upstream_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - upstream_start)
+          .count());
+
+  // --- the response to the client -----------------------------------------------------------
+  bool client_chunked = false;
+  bool close_after = !req.keep_alive || draining;
+  std::string out;
+  out.reserve(resp.raw.size() + 128);
+  out += "HTTP/1.1 ";
+  out += std::to_string(resp.status);
+  out += ' ';
+  if (resp.reason.empty()) out += http::reason_phrase(resp.status);
+  else out.append(resp.reason);
+  out += "\r\n";
+  auto rlisted = http::connection_listed(resp.headers);
+  for (const auto& h : resp.headers) {
+    if (http::drop_when_forwarding(h.name, rlisted)) continue;
+    out.append(h.name);
+    out += ": ";
+    out.append(h.value);
+    out += "\r\n";
+  }
+  switch (resp.body) {
+    case http::BodyKind::kNone:
+      if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" && resp.content_length) {
+        out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+      } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
+        out += "Content-Length: 0\r\n";
+      }
+      break;
+    case http::BodyKind::kLength:
+      out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+      break;
+    case http::BodyKind::kChunked:
+    case http::BodyKind::kUntilClose:
+      if (req.version_minor == 1) {
+        client_chunked = true;
+        out += "Transfer-Encoding: chunked\r\n";
+      } else {
+        close_after = true;
+      }
+      break;
+  }
+  if (close_after) out += "Connection: close\r\n";
+  else if (req.version_minor == 0) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  ex.status = resp.status;
+
+  bool upstream_ok = true;   // the upstream body was read completely
+  bool client_ok = true;     // the client got everything
+  auto flush = [&]() -> awaitable<bool> {
+    if (out.empty()) co_return true;
+    ex.bytes_out += out.size();
+    auto e = co_await c.stream.write(out);
+    out.clear();
+    co_return !e;
+  };
+  auto read_up = [&]() -> awaitable<bool> {
+    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+    auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
+    if (e) co_return false;
+    up->in.commit(n);
+    co_return true;
+  };
+
+  if (resp.body == http::BodyKind::kLength) {
+    uint64_t remaining = resp.content_length;
+    while (true) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, up->in.size()));
+      out.append(up->in.data().substr(0, take));
+      up->in.consume(take);
+      remaining -= take;
+      if (!(client_ok = co_await flush())) break;
+      if (remaining == 0) break;
+      if (!(upstream_ok = co_await read_up())) break;
+    }
+  } else if (resp.body == http::BodyKind::kChunked) {
+    http::ChunkedDecoder dec;
+    while (true) {
+      auto s = dec.step(up->in.data());
+      up->in.consume(s.consumed);
+      if (!s.data.empty()) {
+        if (client_chunked) http::append_chunk_header(out, s.data.size());
+        out.append(s.data);
+        if (client_chunked) out += "\r\n";
+      }
+      if (dec.failed()) {
+        upstream_ok = false;
+        break;
+      }
+      if (dec.done()) {
+        if (client_chunked) out += "0\r\n\r\n";
+        client_ok = co_await flush();
+        break;
+      }
+      if (s.consumed == 0) {
+        if (!(client_ok = co_await flush())) break;
+        if (!(upstream_ok = co_await read_up())) break;
+      } else if (out.size() > kWriteFlush) {
+        if (!(client_ok = co_await flush())) break;
+      }
+    }
+  } else if (resp.body == http::BodyKind::kUntilClose) {
+    while (true) {
+      auto d = up->in.data();
+      if (!d.empty()) {
+        if (client_chunked) http::append_chunk_header(out, d.size());
+        out.append(d);
+        if (client_chunked) out += "\r\n";
+        up->in.consume(d.size());
+      }
+      if (!(client_ok = co_await flush())) break;
+      if (!co_await read_up()) {
+        // The connection ended the body; a timeout means it was cut short.
+        upstream_ok = !c.upstream_timed_out;
+        if (client_chunked && upstream_ok) out += "0\r\n\r\n";
+        client_ok = co_await flush();
+        break;
+      }
+    }
+  } else {
+    client_ok = co_await flush();
+  }
+
+  c.active_upstream = nullptr;
+  bool reusable = upstream_ok && resp.keep_alive && up->in.size() == 0 &&
+                  resp.body != http::BodyKind::kUntilClose && !draining;
+  if (reusable) {
+    pool.put(std::move(up));
+  } else {
+    up->stream.close();
+  }
+  if (!upstream_ok) {
+    ex.error = c.upstream_timed_out ? "upstream body timed out" : "upstream body truncated";
+    log::warn("upstream response broken", {{"api_id", spec.api_id}, {"reason", ex.error}});
+  }
+  log_access(c, req, ex);
+  // A response whose body did not arrive whole must not look complete: close the connection.
+  co_return client_ok && upstream_ok && !close_after;
+}
+
+}  // namespace
+
+int run(const config::GatewayConfig& cfg) {
+  std::signal(SIGPIPE, SIG_IGN);
+  // Block the signals we handle in every thread but the one running the signal_set's context.
+  Gateway g(cfg);
+  return g.run();
+}
+
+}  // namespace gh::net

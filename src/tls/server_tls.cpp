@@ -1,0 +1,244 @@
+#include "tls/server_tls.h"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+
+#include "config/ciphers.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "tls/ticket_keys.h"
+
+namespace gh::tls {
+
+using config::ConfigError;
+
+namespace {
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+int proto_version(int tyk) {
+  switch (tyk) {
+    case 769: return TLS1_VERSION;
+    case 770: return TLS1_1_VERSION;
+    case 771: return TLS1_2_VERSION;
+    default: return TLS1_3_VERSION;
+  }
+}
+
+int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+  static const unsigned char kProtos[] = "\x08http/1.1";
+  unsigned char* o = nullptr;
+  if (SSL_select_next_proto(&o, outlen, kProtos, sizeof kProtos - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = o;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// --- session tickets -----------------------------------------------------------------------
+struct TicketKey {
+  unsigned char name[16];
+  unsigned char aes[32];
+  unsigned char hmac[32];
+};
+struct TicketRing {
+  std::mutex mu;
+  TicketKey current{}, previous{};
+  bool has_previous = false;
+  std::chrono::steady_clock::time_point rotated{};
+  bool init = false;
+};
+TicketRing& ring() {
+  static TicketRing r;
+  return r;
+}
+constexpr auto kTicketRotation = std::chrono::hours(6);
+
+void fresh(TicketKey& k) {
+  if (RAND_bytes(k.name, sizeof k.name) != 1 || RAND_bytes(k.aes, sizeof k.aes) != 1 ||
+      RAND_bytes(k.hmac, sizeof k.hmac) != 1)
+    std::abort();
+}
+
+int ticket_cb(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+              EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+  auto& r = ring();
+  TicketKey key;
+  int ret = 1;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto now = std::chrono::steady_clock::now();
+    if (!r.init || now - r.rotated > kTicketRotation) {
+      if (r.init) {
+        r.previous = r.current;
+        r.has_previous = true;
+      }
+      fresh(r.current);
+      r.rotated = now;
+      r.init = true;
+    }
+    if (enc) {
+      key = r.current;
+    } else if (std::memcmp(key_name, r.current.name, 16) == 0) {
+      key = r.current;
+    } else if (r.has_previous && std::memcmp(key_name, r.previous.name, 16) == 0) {
+      key = r.previous;
+      ret = 2;  // valid, but issue a ticket under the current key
+    } else {
+      return 0;  // unknown key: full handshake
+    }
+  }
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+      OSSL_PARAM_construct_end()};
+  if (enc) {
+    std::memcpy(key_name, key.name, 16);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+    if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) return -1;
+  } else {
+    if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) return -1;
+  }
+  if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+  OPENSSL_cleanse(&key, sizeof key);
+  return ret;
+}
+
+bool name_matches(const std::string& pattern, const std::string& host) {
+  if (pattern == host) return true;
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    auto dot = host.find('.');
+    return dot != std::string::npos && host.substr(dot) == pattern.substr(1);
+  }
+  return false;
+}
+
+}  // namespace
+
+void install_ticket_keys(SSL_CTX* ctx) { SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb); }
+
+SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
+  const auto& h = cfg.http_server_options;
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) throw ConfigError("cannot create a TLS context: " + openssl_error());
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_min_proto_version(c, proto_version(h.min_version));
+  SSL_CTX_set_max_proto_version(c, proto_version(h.max_version));
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                             SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  std::string list = h.openssl_tls12_ciphers.empty() ? config::default_tls12_ciphers()
+                                                     : h.openssl_tls12_ciphers;
+  if (h.min_version < 771) {
+    // Legacy versions were asked for explicitly; they need CBC suites and security level 0.
+    if (h.openssl_tls12_ciphers.empty()) list = "DEFAULT";
+    list += ":@SECLEVEL=0";
+  }
+  if (SSL_CTX_set_cipher_list(c, list.c_str()) != 1)
+    throw ConfigError(cfg.file + ": field \"http_server_options.ssl_ciphers\": no usable cipher");
+  if (!h.openssl_tls13_suites.empty() &&
+      SSL_CTX_set_ciphersuites(c, h.openssl_tls13_suites.c_str()) != 1)
+    throw ConfigError(cfg.file + ": field \"http_server_options.ssl_ciphers\": bad TLS 1.3 suite");
+  SSL_CTX_set_alpn_select_cb(c, alpn_select, nullptr);
+  SSL_CTX_set_tlsext_servername_callback(c, on_servername);
+  SSL_CTX_set_tlsext_servername_arg(c, const_cast<ServerTls*>(this));
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  static const unsigned char kSidCtx[] = "gatehouse";
+  SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
+  install_ticket_keys(c);
+  return ctx;
+}
+
+ServerTls::ServerTls(const config::GatewayConfig& cfg) {
+  const auto& h = cfg.http_server_options;
+  auto load = [&](const std::string& field, const std::string& cert, const std::string& key,
+                  const std::string& domain) {
+    Entry e;
+    e.domain = domain;
+    e.ctx = make_ctx(cfg);
+    if (SSL_CTX_use_certificate_chain_file(e.ctx.get(), cert.c_str()) != 1)
+      throw ConfigError(cfg.file + ": field \"" + field + "\": cannot load certificate " + cert +
+                        ": " + openssl_error());
+    if (SSL_CTX_use_PrivateKey_file(e.ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1)
+      throw ConfigError(cfg.file + ": field \"" + field + "\": cannot load private key " + key +
+                        ": " + openssl_error());
+    if (SSL_CTX_check_private_key(e.ctx.get()) != 1)
+      throw ConfigError(cfg.file + ": field \"" + field + "\": private key does not match " + cert);
+    e.leaf = SSL_CTX_get0_certificate(e.ctx.get());
+    return e;
+  };
+  for (size_t i = 0; i < h.certificates.size(); ++i) {
+    const auto& p = h.certificates[i];
+    by_domain_.push_back(load("http_server_options.certificates[" + std::to_string(i) + "]",
+                              p.cert_file, p.key_file, p.domain_name));
+  }
+  for (size_t i = 0; i < h.ssl_certificates.size(); ++i) {
+    const auto& path = h.ssl_certificates[i];
+    if (path.find('/') == std::string::npos && !read_file(path))
+      throw ConfigError(cfg.file + ": field \"http_server_options.ssl_certificates[" +
+                        std::to_string(i) + "]\": \"" + path +
+                        "\" is not a readable PEM file (certificate store ids need the "
+                        "certificate store)");
+    generic_.push_back(load("http_server_options.ssl_certificates[" + std::to_string(i) + "]",
+                            path, path, ""));
+  }
+  if (by_domain_.empty() && generic_.empty())
+    throw ConfigError(cfg.file + ": field \"http_server_options.use_ssl\": no certificate");
+}
+
+SSL_CTX* ServerTls::choose(const char* sni) const {
+  if (sni && *sni) {
+    std::string host = to_lower(sni);
+    for (const auto& e : by_domain_) {
+      if (!e.domain.empty() && name_matches(e.domain, host)) return e.ctx.get();
+    }
+    for (const auto& e : generic_) {
+      if (e.leaf && X509_check_host(e.leaf, host.data(), host.size(), 0, nullptr) == 1)
+        return e.ctx.get();
+    }
+  }
+  if (!generic_.empty()) return generic_.front().ctx.get();
+  // Entries without a domain name serve any host; otherwise the first configured one.
+  for (const auto& e : by_domain_) {
+    if (e.domain.empty()) return e.ctx.get();
+  }
+  return by_domain_.front().ctx.get();
+}
+
+std::string ServerTls::describe_choice(const std::string& sni) const {
+  SSL_CTX* c = choose(sni.c_str());
+  X509* leaf = SSL_CTX_get0_certificate(c);
+  char buf[256] = {0};
+  X509_NAME_oneline(X509_get_subject_name(leaf), buf, sizeof buf);
+  return buf;
+}
+
+int ServerTls::on_servername(SSL* ssl, int*, void* arg) {
+  const auto* self = static_cast<const ServerTls*>(arg);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  SSL_CTX* want = self->choose(sni);
+  if (want != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, want);
+  return SSL_TLSEXT_ERR_OK;
+}
+
+SSL* ServerTls::new_ssl() const {
+  SSL_CTX* c = !generic_.empty() ? generic_.front().ctx.get() : by_domain_.front().ctx.get();
+  return SSL_new(c);
+}
+
+}  // namespace gh::tls

@@ -1,0 +1,46 @@
+// Server-side TLS: one SSL_CTX per configured certificate, all configured alike (versions,
+// ciphers, renegotiation off, ALPN http/1.1, shared session-ticket keys rotated in memory);
+// the SNI callback moves a handshake to the context whose certificate names the host.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/gateway_config.h"
+
+namespace gh::tls {
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+
+class ServerTls {
+ public:
+  // Throws config::ConfigError naming the field and file when a certificate cannot be used.
+  explicit ServerTls(const config::GatewayConfig& cfg);
+
+  // A new server-side SSL object for one connection (owned by the caller).
+  SSL* new_ssl() const;
+
+  // For tests and logs: which configured entry serves `sni` ("" = no SNI).
+  std::string describe_choice(const std::string& sni) const;
+
+ private:
+  struct Entry {
+    std::string domain;  // lower-case; "*.x.com" allowed; "" for ssl_certificates
+    SslCtxPtr ctx;
+    X509* leaf = nullptr;  // owned by ctx
+  };
+  static int on_servername(SSL* ssl, int* alert, void* arg);
+  SSL_CTX* choose(const char* sni) const;
+  SslCtxPtr make_ctx(const config::GatewayConfig& cfg) const;
+
+  std::vector<Entry> by_domain_;  // http_server_options.certificates
+  std::vector<Entry> generic_;    // ssl_certificates
+};
+
+}  // namespace gh::tls

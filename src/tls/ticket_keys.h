@@ -1,0 +1,12 @@
+// Session-ticket keys kept in memory only, rotated every few hours; the previous key still
+// decrypts (and renews) tickets so that rotation does not force full handshakes.
+#pragma once
+
+#include <openssl/ssl.h>
+
+namespace gh::tls {
+
+// Installs the shared key callback on `ctx`.
+void install_ticket_keys(SSL_CTX* ctx);
+
+}  // namespace gh::tls
