@@ -292,8 +292,10 @@ Result<ApiSpec> load_oas(const json::value& doc) {
         int n = 0;
         AuthKind k = AuthKind::kAuthToken;
         const json::object* comp = nullptr;
-        if (const auto* components = obj(doc, "components")) {
-          comp = obj(json::value(*components), "securitySchemes");
+        const json::value* components = child(doc, "components");
+        if (components) {
+          if (!components->is_object()) throw Malformed{"components: expected an object"};
+          comp = obj(*components, "securitySchemes");
         }
         if (const auto* schemes = obj(av, "securitySchemes")) {
           for (const auto& kv : *schemes) {

@@ -390,3 +390,183 @@ def status_of(raw: bytes) -> int:
     line = raw.split(b"\r\n", 1)[0]
     parts = line.split(b" ")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw-socket helpers for the strict HTTP/1.1 tests (added; nothing above depends on them).
+class RawResponse:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (name, value), in order
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def parse_one_response(buf: bytes, head_only=False, until_close=False):
+    """Parses one response from the start of `buf`. Returns (RawResponse, rest) or None when
+    `buf` does not hold a whole response yet. A body without framing needs `until_close`."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = buf[:end].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1])
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers.append((k, v.strip()))
+    r = RawResponse(status, reason, headers, b"")
+    rest = buf[end + 4:]
+    if head_only or 100 <= status < 200 or status in (204, 304):
+        return r, rest
+    te = r.header("Transfer-Encoding")
+    if te is not None and "chunked" in te.lower():
+        body = b""
+        pos = 0
+        while True:
+            lf = rest.find(b"\r\n", pos)
+            if lf < 0:
+                return None
+            size = int(rest[pos:lf].split(b";")[0], 16)
+            pos = lf + 2
+            if size == 0:
+                # trailers until the empty line
+                while True:
+                    lf = rest.find(b"\r\n", pos)
+                    if lf < 0:
+                        return None
+                    line = rest[pos:lf]
+                    pos = lf + 2
+                    if line == b"":
+                        r.body = body
+                        return r, rest[pos:]
+            if len(rest) < pos + size + 2:
+                return None
+            body += rest[pos:pos + size]
+            assert rest[pos + size:pos + size + 2] == b"\r\n", "chunk data not followed by CRLF"
+            pos += size + 2
+    cl = r.header("Content-Length")
+    if cl is not None:
+        n = int(cl)
+        if len(rest) < n:
+            return None
+        r.body = rest[:n]
+        return r, rest[n:]
+    if until_close:
+        r.body = rest
+        return r, b""
+    return None
+
+
+def parse_responses(buf: bytes):
+    """Every whole response in `buf` (the last one may be delimited by the close)."""
+    out = []
+    while buf:
+        p = parse_one_response(buf)
+        if p is None:
+            p = parse_one_response(buf, until_close=True)
+            if p is None:
+                break
+        r, buf = p
+        out.append(r)
+    return out
+
+
+def raw_exchange(port, data: bytes, timeout=5.0):
+    """Sends raw bytes, reads until the peer closes or `timeout` passes.
+    Returns (bytes, closed_by_peer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    chunks = []
+    closed = False
+    deadline = time.time() + timeout
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not b:
+                closed = True
+                break
+            chunks.append(b)
+        return b"".join(chunks), closed
+    finally:
+        s.close()
+
+
+class RawClient:
+    """A client socket that reads whole responses one at a time (keep-alive, pipelining)."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.eof = False
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def read_response(self, head_only=False, timeout=5.0):
+        deadline = time.time() + timeout
+        while True:
+            p = parse_one_response(self.buf, head_only=head_only)
+            if p is not None:
+                r, self.buf = p
+                return r
+            if self.eof:
+                p = parse_one_response(self.buf, head_only=head_only, until_close=True)
+                if p is not None:
+                    r, self.buf = p
+                    return r
+                raise AssertionError(f"connection closed before a whole response: {self.buf!r}")
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError(f"no whole response within {timeout}s: {self.buf!r}")
+            self.sock.settimeout(left)
+            try:
+                b = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not b:
+                self.eof = True
+            self.buf += b
+
+    def closed_by_peer(self, timeout=3.0):
+        """True when the peer closes (EOF/reset) within `timeout` and sends nothing more."""
+        if self.eof:
+            return not self.buf
+        self.sock.settimeout(timeout)
+        try:
+            b = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        if b:
+            self.buf += b
+            return False
+        self.eof = True
+        return True
+
+    def close(self):
+        self.sock.close()
