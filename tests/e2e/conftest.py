@@ -108,6 +108,7 @@ def pki(tmp_path_factory):
 # A real origin: records every request it receives and answers with a JSON echo.
 class _OriginHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # head and body are separate writes
 
     def log_message(self, *args):
         pass

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds Release and ASan (+UBSan), runs the unit
+# tests of both, the end-to-end tests against both binaries, and a short fuzz run.
+# Ends with the runners' summaries (ctest, pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-2}
+
+scripts/setup-deps.sh
+
+export CCACHE_DIR=${CCACHE_DIR:-$ROOT/build/.ccache}
+status=0
+
+echo "== build: release"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$JOBS"
+echo "== build: asan"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$JOBS"
+
+echo "== unit tests (release)"
+ctest --preset release -j "$JOBS" || status=1
+echo "== unit tests (asan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --preset asan -j "$JOBS" || status=1
+
+if command -v clang++ >/dev/null 2>&1; then
+  echo "== fuzz: HTTP/1 request path (short run)"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$JOBS" --target fuzz_http1
+  mkdir -p build/fuzz/corpus-http1
+  cp -n fuzz/corpus/http1/* build/fuzz/corpus-http1/ 2>/dev/null || true
+  build/fuzz/fuzz_http1 -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
+    build/fuzz/corpus-http1 2>build/fuzz/fuzz_http1.log || { tail -50 build/fuzz/fuzz_http1.log; status=1; }
+  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_http1.log | tail -2 || true
+fi
+
+echo "== end-to-end tests (asan binary)"
+GATEHOUSE_BIN=$ROOT/build/asan/gatehouse ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e || status=1
+
+echo "== end-to-end tests (release binary)"
+GATEHOUSE_BIN=$ROOT/build/release/gatehouse \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e || status=1
+
+exit $status
