@@ -368,7 +368,7 @@ run_handshake() {
   cpu="$(snap_end "$pid")"
   total="$(cat "$base".*.txt | awk '/connections in [0-9.]+s;/ { s += $1 } END { print s + 0 }')"
   # s_time stops at the first failed connection and says why; count the clients that did.
-  errs="$(grep -lE 'ERROR|Unable|error' "$base".*.txt 2>/dev/null | wc -l)"
+  errs="$( (grep -lE 'ERROR|Unable|error' "$base".*.txt 2>/dev/null || true) | wc -l)"
   read -r rate mean < <(awk -v n="$total" -v t0="$t0" -v t1="$t1" -v c="$HS_CLIENTS" \
     'BEGIN { el = t1 - t0; r = n / el; printf "%.1f %.3f\n", r, (r > 0 ? 1000 * c / r : 0) }')
   printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rate" "$mean" "$errs" "${cpu// /$'\t'}" >> "$RESULTS"
@@ -424,7 +424,7 @@ done
 cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 nginx_v="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 haproxy_v="$(haproxy -v 2>/dev/null | awk 'NR==1 { print $3 }')"
-wrk_v="$(wrk -v 2>&1 | awk 'NR==1 { print $2 }')"
+wrk_v="$( (wrk -v 2>&1 || true) | awk 'NR==1 { print $2 }')"
 openssl_v="$(openssl version | awk '{ print $2 }')"
 gh_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ]]; then gh_commit+=" + local changes"; fi

@@ -554,7 +554,9 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
 
   if (gw.server_tls && c->kind == ListenerKind::kApi) {
     // Refuse plain HTTP on the TLS port with a readable answer instead of a handshake error.
+    idle.insert(c.get());
     auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
+    idle.erase(c.get());
     unsigned char first = 0;
     ssize_t n = wec ? -1 : ::recv(c->stream.lowest().native_handle(), &first, 1, MSG_PEEK);
     if (n <= 0) {
@@ -592,7 +594,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     http::ParseResult pr;
     bool head_deadline = first_request;
     bool registered_idle = false;
-    if (!first_request && c->in.size() == 0) {
+    if (c->in.size() == 0) {
       c->in.release_if_empty();
       idle.insert(c.get());
       registered_idle = true;
