@@ -18,7 +18,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
-HS_CLIENTS="${HS_CLIENTS:-16}"       # parallel `openssl s_time -new` clients (handshake scenario)
+HS_CONNS="${HS_CONNS:-16}"           # ab concurrency in the full-handshake scenario
 WARMUP="${WARMUP:-1s}"               # unmeasured wrk run before each keep-alive measurement
 PAUSE="${PAUSE:-2}"                  # seconds of rest between two measurements
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
@@ -31,7 +31,7 @@ fi
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
 
-# DURATION as whole seconds (wrk takes "10s", s_time takes an integer).
+# DURATION as whole seconds (wrk takes "10s", ab takes an integer).
 to_seconds() {
   local d="$1"
   case "$d" in
@@ -45,7 +45,7 @@ DUR_S="$(to_seconds "$DURATION")"
 WARMUP_S="$(to_seconds "$WARMUP")"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 [[ "$CONNS" =~ ^[1-9][0-9]*$ ]] || die "CONNS must be a positive integer"
-[[ "$HS_CLIENTS" =~ ^[1-9][0-9]*$ ]] || die "HS_CLIENTS must be a positive integer"
+[[ "$HS_CONNS" =~ ^[1-9][0-9]*$ ]] || die "HS_CONNS must be a positive integer"
 (( DUR_S >= 1 && DUR_S <= 600 )) || die "DURATION must be between 1 s and 10 min"
 [[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
 
@@ -57,6 +57,7 @@ need nginx nginx-light
 need haproxy haproxy
 need wrk wrk
 need openssl openssl
+need ab apache2-utils
 need taskset util-linux
 need ss iproute2
 if (( ${#missing[@]} )); then
@@ -158,13 +159,6 @@ wait_clients() {  # wait for background generators started by the caller
   CLIENTS=()
 }
 
-# `openssl s_time -www PAGE` sends "GET PAGE HTTP/1.0\r\n\r\n": an HTTP/1.0 request without a Host
-# header, which Gatehouse answers with 400. PAGE is sent verbatim, so it carries a complete
-# HTTP/1.1 request line and headers, and the trailing " HTTP/1.0" becomes the value of a harmless
-# last header. On the wire: GET / HTTP/1.1, Host, Connection: close, X-Bench: HTTP/1.0.
-HS_PAGE=$'/ HTTP/1.1\r\nHost: bench.local\r\nConnection: close\r\nX-Bench:'
-HS_REQ="GET ${HS_PAGE} HTTP/1.0"$'\r\n\r\n'
-
 # ---------------------------------------------------------------------------------------------
 # Certificate: ECDSA P-256, self-signed, made now, never committed.
 PKI="$WORK/pki"
@@ -246,7 +240,7 @@ snap_begin() {
   SNAP[gw]="$(tree_jiffies "$1")"
   SNAP[or]="$(tree_jiffies "$PID_origin")"
 }
-snap_end() {  # snap_end PID -> "cpu0% cpu1% gateway% origin%"
+snap_end() {  # snap_end PID -> "cpu0% cpu1% proxy% origin% proxy_jiffies"
   local t1 b0 a0 b1 a1 gw or
   t1="$(date +%s.%N)"
   read -r b0 a0 < <(cpu_busy 0)
@@ -257,8 +251,8 @@ snap_end() {  # snap_end PID -> "cpu0% cpu1% gateway% origin%"
       -v db1=$(( b1 - SNAP[b1] )) -v da1=$(( a1 - SNAP[a1] )) \
       -v dgw=$(( gw - SNAP[gw] )) -v dor=$(( or - SNAP[or] )) \
       'BEGIN { el = t1 - t0; if (el <= 0) el = 1
-               printf "%.0f %.0f %.0f %.0f\n", (da0 ? 100*db0/da0 : 0), (da1 ? 100*db1/da1 : 0),
-                      100*dgw/hz/el, 100*dor/hz/el }'
+               printf "%.0f %.0f %.0f %.0f %d\n", (da0 ? 100*db0/da0 : 0), (da1 ? 100*db1/da1 : 0),
+                      100*dgw/hz/el, 100*dor/hz/el, dgw }'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -267,24 +261,29 @@ snap_end() {  # snap_end PID -> "cpu0% cpu1% gateway% origin%"
 # the handshake load generator really makes a full handshake per connection.
 PRE="$RAW/preflight.txt"
 : > "$PRE"
+REQ=$'GET / HTTP/1.1\r\nHost: bench.local\r\nConnection: close\r\n\r\n'
 for name in "${PROXIES[@]}"; do
   port="${PORT[$name]}"
-  body="$(wrk -t1 -c1 -d1s "https://127.0.0.1:$port/" 2>&1 | grep -E 'Non-2xx|Socket errors' || true)"
-  [[ -z "$body" ]] || die "$name: wrk smoke test failed: $body"
-  resp="$(printf '%s' "$HS_REQ" | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$port" 2>/dev/null | tr -d '\r' || true)"
-  [[ "$(head -1 <<<"$resp")" == "HTTP/1."?" 200 "* && "$(tail -1 <<<"$resp")" == ok ]] \
-    || die "$name: the handshake scenario's request did not get 200 ok: $(head -1 <<<"$resp")"
-  info="$(printf '%s' "$HS_REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
+  client 20 "$WORK/pre-wrk.txt" wrk -t1 -c2 -d1s "https://127.0.0.1:$port/" || true
+  grep -q '^Requests/sec' "$WORK/pre-wrk.txt" && ! grep -qE 'Non-2xx|Socket errors' "$WORK/pre-wrk.txt" \
+    || die "$name: keep-alive smoke test failed: $(cat "$WORK/pre-wrk.txt")"
+  client 30 "$WORK/pre-ab.txt" ab -r -n 20 -c 2 -s 10 "https://127.0.0.1:$port/" || true
+  grep -qE '^Complete requests: +20$' "$WORK/pre-ab.txt" && grep -qE '^Failed requests: +0$' "$WORK/pre-ab.txt" \
+    && ! grep -q 'Non-2xx' "$WORK/pre-ab.txt" || die "$name: ab smoke test failed: $(cat "$WORK/pre-ab.txt")"
+  resp="$(printf '%s' "$REQ" | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$port" 2>/dev/null | tr -d '\r' || true)"
+  [[ "$(head -1 <<<"$resp")" == "HTTP/1.1 200 "* && "$(tail -1 <<<"$resp")" == ok ]] \
+    || die "$name: GET / did not get 200 ok from the origin: $(head -1 <<<"$resp")"
+  info="$(printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
           -servername bench.local -sess_out "$WORK/$name.sess" -ign_eof 2>&1 || true)"
   proto="$(grep -oE '^(New|Reused), [^,]+, Cipher is [A-Z0-9_]+' <<<"$info" | head -1)"
   tempkey="$(grep -oE 'Server Temp Key: [^,]+' <<<"$info" | head -1 | sed 's/Server Temp Key: //')"
   sigtype="$(grep -oE 'Peer signature type: .*' <<<"$info" | head -1 | sed 's/Peer signature type: //')"
-  again="$(printf '%s' "$HS_REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
+  again="$(printf '%s' "$REQ" | timeout 10 openssl s_client -connect "127.0.0.1:$port" \
           -servername bench.local -sess_in "$WORK/$name.sess" -ign_eof 2>&1 || true)"
-  if grep -q '^Reused, TLSv1.3' <<<"$again"; then tickets="issues tickets (resumption works)"; else tickets="no resumption"; fi
+  if grep -q '^Reused, TLSv1.3' <<<"$again"; then tickets="issues session tickets, resumption works"; else tickets="no resumption"; fi
   pid_var="PID_$name"
   threads="$(ls "/proc/${!pid_var}/task" | wc -l)"
-  echo "$name: ${proto#New, } | key exchange $tempkey | signature $sigtype | $tickets | $threads thread(s) in the main process" >> "$PRE"
+  echo "$name: ${proto#New, }, key exchange $tempkey, signature $sigtype; $tickets; $threads thread(s)" >> "$PRE"
 done
 
 # Does the handshake generator resume? A throw-away nginx logs $ssl_session_reused per connection.
@@ -298,31 +297,27 @@ count_reuse() {  # -> "full resumed"
   awk '$1=="." {f++} $1=="r" {r++} END {printf "%d %d\n", f, r}' "$WORK/probe/probe.log"
 }
 : > "$WORK/probe/probe.log"
-probe_clients=()
-for _ in 1 2 3 4; do
-  taskset -c 1 timeout 20 openssl s_time -connect "127.0.0.1:$PROBE_PORT" -new -www "$HS_PAGE" -time 1 >/dev/null 2>&1 &
-  probe_clients+=("$!"); CLIENTS+=("$!")
-done
-wait_clients "${probe_clients[@]}"
-read -r st_full st_resumed < <(count_reuse)
+client 30 "$WORK/probe/ab.txt" ab -r -c 4 -t 1 -n 20000 -s 10 "https://127.0.0.1:$PROBE_PORT/" || true
+read -r ab_full ab_resumed < <(count_reuse)
 : > "$WORK/probe/probe.log"
 client 20 /dev/null wrk -t1 -c4 -d1s -H 'Connection: close' "https://127.0.0.1:$PROBE_PORT/" || true
 read -r wrk_full wrk_resumed < <(count_reuse)
 kill -TERM "$PROBE_PID" 2>/dev/null || true
 wait "$PROBE_PID" 2>/dev/null || true
-{
-  echo "handshake check (nginx probe, \$ssl_session_reused): openssl s_time -new: $st_full full / $st_resumed resumed;"\
-       "wrk -H 'Connection: close': $wrk_full full / $wrk_resumed resumed"
-} >> "$PRE"
-(( st_full > 0 && st_resumed == 0 )) || die "openssl s_time -new resumed sessions ($st_resumed); handshake scenario would be wrong"
+echo "handshake check (nginx \$ssl_session_reused per connection): ab: $ab_full full, $ab_resumed resumed;" \
+     "wrk -H 'Connection: close' (not used): $wrk_full full, $wrk_resumed resumed" >> "$PRE"
+(( ab_full > 0 && ab_resumed == 0 )) || die "ab resumed TLS sessions ($ab_resumed of $(( ab_full + ab_resumed ))); the handshake scenario would not measure full handshakes"
 log "pre-flight:"; sed 's/^/    /' "$PRE" >&2
 
 # ---------------------------------------------------------------------------------------------
 # Measurements.
-RESULTS="$RAW/results.tsv"   # scenario proxy round value p99_ms errors cpu0 cpu1 gw origin
-printf 'scenario\tproxy\tround\tvalue\tp99_ms\terrors\tcpu0\tcpu1\tgateway_cpu\torigin_cpu\n' > "$RESULTS"
+RESULTS="$RAW/results.tsv"
+printf 'scenario\tproxy\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tproxy_us_per_req\n' > "$RESULTS"
 
 pid_of() { local v="PID_$1"; echo "${!v}"; }
+per_request_us() {  # per_request_us JIFFIES COUNT -> CPU microseconds of the proxy per request
+  awk -v j="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "nan" }'
+}
 
 to_ms() {  # wrk latency "812.00us" / "1.23ms" / "1.01s" -> milliseconds
   awk -v v="$1" 'BEGIN {
@@ -334,7 +329,7 @@ to_ms() {  # wrk latency "812.00us" / "1.23ms" / "1.01s" -> milliseconds
 }
 
 run_keepalive() {
-  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs
+  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us
   pid="$(pid_of "$name")"
   out="$RAW/keepalive-$name-r$round.txt"
   client $(( WARMUP_S + 30 )) /dev/null wrk -t1 -c"$CONNS" -d"$WARMUP" "https://127.0.0.1:$port/" || true
@@ -346,36 +341,35 @@ run_keepalive() {
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
   p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$out")")"
   errs="$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$out")"
-  [[ -n "$rps" ]] || { rps=0; log "warning: no result from wrk for $name (see $out)"; }
-  printf 'keepalive\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$p99" "$errs" "${cpu// /$'\t'}" >> "$RESULTS"
-  log "keep-alive  r$round $(printf '%-9s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  cpu0/cpu1/gw/origin % ${cpu}"
+  count="$(awk '/ requests in / { print $1; exit }' "$out")"
+  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; log "warning: no result from wrk for $name (see $out)"; }
+  us="$(per_request_us "${cpu##* }" "$count")"
+  printf 'keepalive\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" >> "$RESULTS"
+  log "keep-alive  r$round $(printf '%-9s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin % ${cpu% *}"
 }
 
 run_handshake() {
-  local name="$1" round="$2" port="${PORT[$1]}" pid base i cpu t0 t1 total errs rate mean
+  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us
   pid="$(pid_of "$name")"
-  base="$RAW/handshake-$name-r$round"
-  local hs_pids=()
+  out="$RAW/handshake-$name-r$round.txt"
   snap_begin "$pid"
-  t0="$(date +%s.%N)"
-  for (( i = 1; i <= HS_CLIENTS; i++ )); do
-    taskset -c 1 timeout $(( DUR_S + 60 )) openssl s_time -connect "127.0.0.1:$port" -new -www "$HS_PAGE" -time "$DUR_S" \
-      > "$base.$i.txt" 2>&1 &
-    hs_pids+=("$!"); CLIENTS+=("$!")
-  done
-  wait_clients "${hs_pids[@]}"
-  t1="$(date +%s.%N)"
+  # -t: run for DURATION; -n: a cap far above what one core can do (ab sizes its table by it);
+  # -r: a reset connection is counted, not fatal.
+  client $(( DUR_S + 60 )) "$out" ab -r -c "$HS_CONNS" -t "$DUR_S" -n $(( DUR_S * 20000 )) -s 10 "https://127.0.0.1:$port/" \
+    || log "warning: ab exited non-zero for $name (see $out)"
   cpu="$(snap_end "$pid")"
-  total="$(cat "$base".*.txt | awk '/connections in [0-9.]+s;/ { s += $1 } END { print s + 0 }')"
-  # s_time stops at the first failed connection and says why; count the clients that did.
-  errs="$( (grep -lE 'ERROR|Unable|error' "$base".*.txt 2>/dev/null || true) | wc -l)"
-  read -r rate mean < <(awk -v n="$total" -v t0="$t0" -v t1="$t1" -v c="$HS_CLIENTS" \
-    'BEGIN { el = t1 - t0; r = n / el; printf "%.1f %.3f\n", r, (r > 0 ? 1000 * c / r : 0) }')
-  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rate" "$mean" "$errs" "${cpu// /$'\t'}" >> "$RESULTS"
-  log "handshakes  r$round $(printf '%-9s' "$name") ${rate} conn/s  mean ${mean} ms/conn  failed clients ${errs}  cpu0/cpu1/gw/origin % ${cpu}"
+  rps="$(awk '/^Requests per second:/ { print $4 }' "$out")"
+  count="$(awk '/^Complete requests:/ { print $3 }' "$out")"
+  p99="$(awk '$1 == "99%" { print $2 }' "$out")"
+  errs="$(awk '/^Failed requests:/ { s += $3 } /^Non-2xx responses:/ { s += $3 } END { print s + 0 }' "$out")"
+  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; p99=nan; log "warning: no result from ab for $name (see $out)"; }
+  (( count < DUR_S * 20000 )) || log "warning: ab reached its request cap for $name; raise -n"
+  us="$(per_request_us "${cpu##* }" "$count")"
+  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "${p99:-nan}" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" >> "$RESULTS"
+  log "handshakes  r$round $(printf '%-9s' "$name") ${rps} conn/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/conn  cpu0/cpu1/proxy/origin % ${cpu% *}"
 }
 
-log "ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CLIENTS=$HS_CLIENTS gatehouse=$GATEHOUSE_BIN ($GH_SHA)"
+log "ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS gatehouse=$GATEHOUSE_BIN ($GH_SHA)"
 log "ports: origin $ORIGIN_PORT, gatehouse ${PORT[gatehouse]}, nginx ${PORT[nginx]}, haproxy ${PORT[haproxy]}"
 for (( r = 1; r <= ROUNDS; r++ )); do
   order=()
@@ -398,88 +392,107 @@ done
 
 # ---------------------------------------------------------------------------------------------
 # Report.
-median() {  # median SCENARIO PROXY COLUMN  (columns: 4 value, 5 p99/mean, 6 errors, 7.. cpu)
-  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { print $c }' "$RESULTS" | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-           if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# results.tsv columns: 1 scenario, 2 proxy, 3 round, 4 req/s, 5 p99 ms, 6 errors, 7 CPU 0 %,
+# 8 CPU 1 %, 9 proxy process %, 10 origin %, 11 proxy CPU us per request.
+column_of() {
+  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p && $c != "nan" { print $c }' "$RESULTS" | sort -g
 }
-range() {
-  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { print $c }' "$RESULTS" | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR > 1) printf " (%s–%s)", v[1], v[NR] }'
+median() {
+  column_of "$@" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
+                         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+range() {  # " (min–max)" when there is more than one round
+  column_of "$1" "$2" "$3" | awk -v d="$4" '{ v[NR] = $1 } END { if (NR > 1) printf " (%.*f–%.*f)", d, v[1], d, v[NR] }'
 }
 sumcol() {
   awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.2f×", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
 fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.*f", d, v }'; }
 
 declare -A M
 for s in keepalive handshake; do
   for p in "${PROXIES[@]}"; do
-    for c in 4 5 7 8 9 10; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
+    for c in 4 5 7 8 9 10 11; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
     M[$s,$p,err]="$(sumcol "$s" "$p" 6)"
   done
 done
-
-cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-nginx_v="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
-haproxy_v="$(haproxy -v 2>/dev/null | awk 'NR==1 { print $3 }')"
-wrk_v="$( (wrk -v 2>&1 || true) | awk 'NR==1 { print $2 }')"
-openssl_v="$(openssl version | awk '{ print $2 }')"
-gh_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ]]; then gh_commit+=" + local changes"; fi
 
 row() {  # row LABEL SCENARIO COLUMN DECIMALS
   local s="$2" c="$3" d="$4" g n h
   g="${M[$s,gatehouse,$c]}"; n="${M[$s,nginx,$c]}"; h="${M[$s,haproxy,$c]}"
   printf '| %s | %s%s | %s%s | %s%s | %s | %s |\n' "$1" \
-    "$(fmt "$g" "$d")" "$(range "$s" gatehouse "$c")" "$(fmt "$n" "$d")" "$(range "$s" nginx "$c")" \
-    "$(fmt "$h" "$d")" "$(range "$s" haproxy "$c")" "$(ratio "$g" "$n")" "$(ratio "$g" "$h")"
+    "$(fmt "$g" "$d")" "$(range "$s" gatehouse "$c" "$d")" "$(fmt "$n" "$d")" "$(range "$s" nginx "$c" "$d")" \
+    "$(fmt "$h" "$d")" "$(range "$s" haproxy "$c" "$d")" "$(ratio "$g" "$n")" "$(ratio "$g" "$h")"
+}
+bound() {  # which side ran out of CPU: CPU 0 (proxy + origin) or CPU 1 (load generator)
+  awk -v c0="$1" -v c1="$2" 'BEGIN {
+    if (c0 >= 90 && c1 >= 90) print "both cores busy"
+    else if (c0 >= 90) print "CPU 0 (proxy + origin)"
+    else if (c1 >= 90) print "CPU 1 (load generator)"
+    else print "neither (latency / noise)" }'
 }
 cpurow() {
   local s="$1" p="$2"
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$3" "$p" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" "${M[$s,$p,8]}"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$p" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" \
+    "${M[$s,$p,8]}" "$(bound "${M[$s,$p,7]}" "${M[$s,$p,8]}")"
 }
 
-ka_rps_ok="$(awk -v g="${M[keepalive,gatehouse,4]}" -v n="${M[keepalive,nginx,4]}" 'BEGIN { print (g >= n ? "yes" : "no") }')"
-ka_p99_ok="$(awk -v g="${M[keepalive,gatehouse,5]}" -v n="${M[keepalive,nginx,5]}" 'BEGIN { print (g <= 1.2 * n ? "yes" : "no") }')"
+cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+nginx_v="$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+haproxy_v="$( (haproxy -v 2>/dev/null || true) | awk 'NR==1 { print $3 }')"
+wrk_v="$( (wrk -v 2>&1 || true) | awk 'NR==1 { print $2 }')"
+ab_v="$( (ab -V 2>&1 || true) | awk 'NR==1 { print $5 }')"
+openssl_v="$(openssl version | awk '{ print $2 }')"
+gh_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$ROOT" status --porcelain -- src CMakeLists.txt 2>/dev/null || true)" ]]; then
+  gh_commit+=" + uncommitted changes"
+fi
+
+yesno() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
+ka_rps_ok="$(yesno "${M[keepalive,gatehouse,4]} >= ${M[keepalive,nginx,4]}")"
+ka_p99_ok="$(yesno "${M[keepalive,gatehouse,5]} <= 1.2 * ${M[keepalive,nginx,5]}")"
+cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS bench/run.sh"
+[[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/run.sh"
 
 REPORT="$RAW/table.md"
 {
-  echo "## Gatehouse vs nginx vs HAProxy ($(date -u +%Y-%m-%dT%H:%MZ))"
+  echo "## Gatehouse vs nginx vs HAProxy — $(date -u +%Y-%m-%d\ %H:%M) UTC"
   echo
-  echo "Medians of $ROUNDS interleaved round(s) (min–max in brackets), ${DURATION} per measurement." \
-       "One worker each, TLS 1.3, ECDSA P-256 certificate, same origin (nginx, \`return 200 \"ok\\n\"\`)." \
-       "Gateway and origin on CPU 0, load generator on CPU 1."
+  echo "Medians of $ROUNDS interleaved round(s), $DURATION per measurement (min–max over the rounds in" \
+       "brackets). One worker each, TLS 1.3, the same ECDSA P-256 certificate, the same origin (one nginx" \
+       "worker, \`return 200 \"ok\\n\"\`). Proxy and origin pinned to CPU 0, load generator to CPU 1."
   echo
   echo "| scenario | gatehouse | nginx | haproxy | gatehouse/nginx | gatehouse/haproxy |"
   echo "|---|---|---|---|---|---|"
-  row "keep-alive req/s (wrk -t1 -c$CONNS)" keepalive 4 0
-  row "keep-alive p99 ms" keepalive 5 2
-  row "full handshakes/s (openssl s_time -new, $HS_CLIENTS clients)" handshake 4 0
-  row "full handshake + request, mean ms per connection" handshake 5 2
+  row "keep-alive: req/s (wrk -t1 -c$CONNS) ↑" keepalive 4 0
+  row "keep-alive: p99 latency, ms ↓" keepalive 5 2
+  row "keep-alive: proxy CPU per request, µs ↓" keepalive 11 1
+  row "full handshakes: conn/s (ab -c$HS_CONNS, one request per connection) ↑" handshake 4 0
+  row "full handshakes: p99 connect+handshake+request, ms ↓" handshake 5 0
+  row "full handshakes: proxy CPU per connection, µs ↓" handshake 11 0
   echo
-  echo "Errors: keep-alive (socket errors + non-2xx, all rounds) gatehouse ${M[keepalive,gatehouse,err]}," \
-       "nginx ${M[keepalive,nginx,err]}, haproxy ${M[keepalive,haproxy,err]}; handshake clients that stopped on" \
-       "an error: gatehouse ${M[handshake,gatehouse,err]}, nginx ${M[handshake,nginx,err]}, haproxy ${M[handshake,haproxy,err]}."
+  echo "Issue bar (keep-alive vs nginx): req/s ≥ 1.0×: **$ka_rps_ok**; p99 ≤ 1.2×: **$ka_p99_ok**."
   echo
-  echo "Issue bar (keep-alive, vs nginx): req/s ≥ 1.0×: **$ka_rps_ok**; p99 ≤ 1.2×: **$ka_p99_ok**."
+  echo "Errors over all rounds (keep-alive: socket errors + non-2xx; handshakes: ab failed + non-2xx):" \
+       "gatehouse ${M[keepalive,gatehouse,err]} / ${M[handshake,gatehouse,err]}," \
+       "nginx ${M[keepalive,nginx,err]} / ${M[handshake,nginx,err]}," \
+       "haproxy ${M[keepalive,haproxy,err]} / ${M[handshake,haproxy,err]}."
   echo
-  echo "CPU during the measurement (median %, 100 = one core; CPU 0 = gateway + origin, CPU 1 = load generator):"
+  echo "CPU during the measurements (median %, 100 = one full core):"
   echo
-  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | CPU 1 busy |"
-  echo "|---|---|---|---|---|---|"
+  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | CPU 1 busy (load gen.) | limited by |"
+  echo "|---|---|---|---|---|---|---|"
   for p in "${PROXIES[@]}"; do cpurow keepalive "$p" keep-alive; done
-  for p in "${PROXIES[@]}"; do cpurow handshake "$p" handshakes; done
+  for p in "${PROXIES[@]}"; do cpurow handshake "$p" "full handshakes"; done
   echo
-  echo "Pre-flight:"
+  echo "Pre-flight checks:"
   echo
   sed 's/^/- /' "$PRE"
   echo
-  echo "Versions: gatehouse $gh_commit (binary sha256 $GH_SHA), nginx $nginx_v, HAProxy $haproxy_v, wrk $wrk_v," \
-       "OpenSSL $openssl_v; $NCPU × $cpu_model; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-  echo "Command: \`$( [[ "${QUICK:-0}" == 1 ]] && echo "QUICK=1 " )ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CLIENTS=$HS_CLIENTS bench/run.sh\`;" \
-       "raw outputs: \`bench/results/raw/$STAMP/\`."
+  echo "Gatehouse $gh_commit (binary sha256 $GH_SHA…), nginx $nginx_v, HAProxy $haproxy_v, wrk $wrk_v," \
+       "ab $ab_v, OpenSSL $openssl_v; $NCPU × $cpu_model; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)." \
+       "Command: \`$cmd\`. Raw outputs: \`bench/results/raw/$STAMP/\`."
 } > "$REPORT"
 
 cp "$REPORT" "$BENCH/results/latest.md"

@@ -552,7 +552,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
   const auto& g = gw.cfg.gatehouse;
   c->set_deadline(std::chrono::seconds(g.header_timeout));
 
-  if (gw.server_tls && c->kind == ListenerKind::kApi) {
+  if (gw.server_tls) {  // the control listener shares the API listener's TLS settings
     // Refuse plain HTTP on the TLS port with a readable answer instead of a handshake error.
     idle.insert(c.get());
     auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);

@@ -132,7 +132,8 @@ def test_health_check_endpoint_name(gateway_factory, origin):
 # /tyk/reload
 @pytest.mark.parametrize("path", ["/tyk/reload", "/tyk/reload?block=true", "/tyk/reload/group",
                                   "/tyk/reload/", "/tyk/reload/group?block=true"])
-def test_reload_ok(gw, path):
+def test_reload_ok(ro_gw, path):
+    gw = ro_gw
     r = gw.admin("GET", path)
     assert r.status_code == 200
     assert r.json() == RELOAD_OK
@@ -216,7 +217,8 @@ def test_two_generated_ids_differ(gw, origin):
                                  b"null"],
                          ids=["broken", "empty", "array", "string", "trailing-comma", "null"])
 @pytest.mark.parametrize("path", ["/tyk/apis", "/tyk/apis/oas"])
-def test_add_malformed_json_400(gw, raw, path):
+def test_add_malformed_json_400(ro_gw, raw, path):
+    gw = ro_gw
     r = gw.admin("POST", path, raw=raw)
     assert r.status_code == 400
     assert r.json() == MALFORMED
@@ -227,7 +229,9 @@ def test_add_malformed_json_400(gw, raw, path):
     ("active", "yes"), ("use_keyless", "true"), ("name", 5), ("proxy", "x"),
     ("api_id", 12), ("auth_configs", []),
 ])
-def test_add_wrong_type_400(gw, origin, field, value):
+def test_add_wrong_type_400(ro_gw, field, value):
+    gw = ro_gw
+    origin = ro_gw.origin
     api = keyless_api("typed", "/typed/", origin.url)
     api[field] = value
     r = gw.admin("POST", "/tyk/apis", api)
@@ -236,14 +240,18 @@ def test_add_wrong_type_400(gw, origin, field, value):
     assert not (gw.apps / "typed.json").exists()
 
 
-def test_add_wrong_type_nested_400(gw, origin):
+def test_add_wrong_type_nested_400(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     api = keyless_api("typed", "/typed/", origin.url)
     api["proxy"]["strip_listen_path"] = "yes"
     r = gw.admin("POST", "/tyk/apis", api)
     assert r.status_code == 400 and r.json() == MALFORMED
 
 
-def test_add_all_auth_sources_disabled_400(gw, origin):
+def test_add_all_auth_sources_disabled_400(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     api = keyless_api("noauth", "/noauth/", origin.url, use_keyless=False,
                       auth_configs={"authToken": {"disable_header": True, "use_param": False,
                                                   "use_cookie": False}})
@@ -256,7 +264,9 @@ def test_add_all_auth_sources_disabled_400(gw, origin):
     assert not (gw.apps / "noauth.json").exists()
 
 
-def test_add_invalid_definition_validation_message(gw, origin):
+def test_add_invalid_definition_validation_message(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     api = keyless_api("badtarget", "/bt/", "ftp://127.0.0.1:1/")
     r = gw.admin("POST", "/tyk/apis", api)
     assert r.status_code == 400
@@ -266,7 +276,9 @@ def test_add_invalid_definition_validation_message(gw, origin):
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_unknown_api_id_404(gw, origin, method):
+def test_unknown_api_id_404(ro_gw, method):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin(method, "/tyk/apis/nope", keyless_api("nope", "/nope/", origin.url))
     assert r.status_code == 404
     assert r.json() == NOT_FOUND
@@ -292,14 +304,17 @@ def test_update_api(gw, origin):
 
 
 @pytest.mark.parametrize("body_id", ["other", ""], ids=["different", "empty"])
-def test_update_id_mismatch_400(gw, origin, body_id):
+def test_update_id_mismatch_400(ro_gw, body_id):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin("PUT", "/tyk/apis/echo", keyless_api(body_id, "/echo/", origin.url + "/changed"))
     assert r.status_code == 400
     assert r.json() == MISMATCH
     assert "/changed" not in (gw.apps / "echo.json").read_text()
 
 
-def test_update_malformed_400(gw):
+def test_update_malformed_400(ro_gw):
+    gw = ro_gw
     r = gw.admin("PUT", "/tyk/apis/echo", raw=b"{oops")
     assert r.status_code == 400 and r.json() == MALFORMED
 
@@ -323,7 +338,9 @@ def test_delete_api(gw, origin):
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 @pytest.mark.parametrize("bad_id", ["..%2F..%2Fetc", "a%2Fb", "%2e%2e", "..", "a%00b", "bad$id",
                                     "%2E%2E%2Fecho"])
-def test_invalid_api_id(gw, origin, method, bad_id):
+def test_invalid_api_id(ro_gw, method, bad_id):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin(method, f"/tyk/apis/{bad_id}", keyless_api(bad_id, "/evil/", origin.url))
     assert r.status_code in (400, 404), r.text
     if r.status_code == 400:
@@ -333,7 +350,9 @@ def test_invalid_api_id(gw, origin, method, bad_id):
 
 
 @pytest.mark.parametrize("bad_id", ["../evil", "a/b", "..", "x y", "a\\b"])
-def test_add_with_invalid_api_id_400(gw, origin, bad_id):
+def test_add_with_invalid_api_id_400(ro_gw, bad_id):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin("POST", "/tyk/apis", keyless_api(bad_id, "/evil/", origin.url))
     assert r.status_code == 400
     assert r.json() == {"status": "error", "message": "Invalid API ID"}
@@ -449,7 +468,9 @@ def test_oas_get_of_classic_api_400(ro_gw):
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
-def test_oas_unknown_404(gw, origin, method):
+def test_oas_unknown_404(ro_gw, method):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin(method, "/tyk/apis/oas/nope", oas_doc("nope", "/nope/", origin.url))
     assert r.status_code == 404 and r.json() == NOT_FOUND
 
@@ -467,14 +488,18 @@ def test_oas_put_id_mismatch_400(gw, origin):
     assert r.status_code == 400 and r.json() == MISMATCH
 
 
-def test_oas_wrong_type_400(gw, origin):
+def test_oas_wrong_type_400(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     doc = oas_doc("oast", "/oast/", origin.url)
     doc["x-tyk-api-gateway"]["info"]["state"]["active"] = "yes"
     r = gw.admin("POST", "/tyk/apis/oas", doc)
     assert r.status_code == 400 and r.json() == MALFORMED
 
 
-def test_oas_validation_failure_400(gw, origin):
+def test_oas_validation_failure_400(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     doc = oas_doc("oasv", "/oasv/", origin.url)
     del doc["x-tyk-api-gateway"]["upstream"]
     r = gw.admin("POST", "/tyk/apis/oas", doc)
@@ -508,14 +533,18 @@ def test_oas_import_with_servers_url(gw, origin):
     assert requests.get(gw.url("/srvimp/x")).json()["path"] == "/srv/x"
 
 
-def test_oas_import_refuses_tyk_extension(gw, origin):
+def test_oas_import_refuses_tyk_extension(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin("POST", f"/tyk/apis/oas/import?upstreamURL={origin.url}",
                  oas_doc("imp2", "/imp2/", origin.url))
     assert r.status_code == 400
     assert r.json()["status"] == "error"
 
 
-def test_oas_import_malformed(gw, origin):
+def test_oas_import_malformed(ro_gw):
+    gw = ro_gw
+    origin = ro_gw.origin
     r = gw.admin("POST", f"/tyk/apis/oas/import?upstreamURL={origin.url}", raw=b"{nope")
     assert r.status_code == 400 and r.json() == MALFORMED
 
@@ -565,3 +594,69 @@ def test_control_api_hostname(gateway_factory, origin):
     # APIs are served whatever the Host
     assert requests.get(g.url("/echo/x"), headers={"Host": "other.test"}).status_code == 200
     assert requests.get(g.url("/echo/x"), headers={"Host": "admin.test"}).status_code == 200
+
+
+def test_chunked_body_accepted(gw, origin):
+    payload = json.dumps(keyless_api("chunky", "/chunky/", origin.url)).encode()
+
+    def gen():
+        for i in range(0, len(payload), 16):
+            yield payload[i:i + 16]
+
+    r = requests.post(gw.control_url("/tyk/apis"), data=gen(),
+                      headers={"X-Tyk-Authorization": SECRET})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"key": "chunky", "status": "ok", "action": "added"}
+
+
+def test_expect_100_continue_on_control_api(gw, origin):
+    """A client that waits for 100 Continue (RFC 9110 10.1.1) must get it (or a final status)
+    without first sending the body."""
+    from conftest import RawClient
+    payload = json.dumps(keyless_api("expect", "/expect/", origin.url)).encode()
+    c = RawClient(gw.port)
+    try:
+        c.send(f"POST /tyk/apis HTTP/1.1\r\nHost: gw.test\r\nX-Tyk-Authorization: {SECRET}\r\n"
+               f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+               f"Expect: 100-continue\r\n\r\n".encode())
+        try:
+            interim = c.read_response(timeout=2)
+        except AssertionError as e:
+            raise AssertionError("no 100 Continue (nor a final answer) within 2 s: " + str(e))
+        assert interim.status == 100
+        c.send(payload)
+        r = c.read_response()
+        assert r.status == 200
+        assert json.loads(r.body) == {"key": "expect", "status": "ok", "action": "added"}
+    finally:
+        c.close()
+
+
+def test_delete_api_loaded_from_other_file_name(gateway_factory, origin):
+    g = gateway_factory(start=False)
+    g.add_api_file(keyless_api("cn", "/cn/", origin.url), name="custom-name.json")
+    g.start()
+    r = g.admin("DELETE", "/tyk/apis/cn")
+    assert r.status_code == 200 and r.json()["action"] == "deleted"
+    assert not (g.apps / "custom-name.json").exists()
+    g.reload()
+    assert requests.get(g.url("/cn/x")).status_code == 404
+
+
+def test_update_api_loaded_from_other_file_name(gateway_factory, origin):
+    """The update must win after reload, whatever the name of the file it came from."""
+    g = gateway_factory(start=False)
+    g.add_api_file(keyless_api("zlegacy", "/legacy/", origin.url + "/old"), name="a-legacy.json")
+    g.start()
+    assert requests.get(g.url("/legacy/x")).json()["path"] == "/old/x"
+    r = g.admin("PUT", "/tyk/apis/zlegacy", keyless_api("zlegacy", "/legacy/", origin.url + "/new"))
+    assert r.status_code == 200 and r.json()["action"] == "modified"
+    g.reload()
+    assert requests.get(g.url("/legacy/x")).json()["path"] == "/new/x"
+    assert g.admin("GET", "/tyk/apis/zlegacy").json()["proxy"]["target_url"] == origin.url + "/new"
+
+
+def test_oas_empty_id_generated(gw, origin):
+    r = gw.admin("POST", "/tyk/apis/oas", oas_doc("", "/oasempty/", origin.url))
+    assert r.status_code == 200, r.text
+    assert HEX32.match(r.json()["key"])

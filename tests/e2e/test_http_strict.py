@@ -688,3 +688,61 @@ def test_origin_premise_records_only_complete_chunked_requests(origin):
                           + b"5\r\nhello\r\n0\r\n\r\n")
     assert status_of(raw) == 200
     assert origin.count() == 1
+
+
+def test_head_request_keeps_connection_usable(echo_gw, origin):
+    c = RawClient(echo_gw.port)
+    try:
+        c.send(b"HEAD /echo/h HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        r = c.read_response(head_only=True)
+        assert r.status == 200
+        assert int(r.header("Content-Length")) > 0
+        c.send(get(target="/echo/after-head"))
+        r = c.read_response()
+        assert r.status == 200 and json.loads(r.body)["path"] == "/after-head"
+    finally:
+        c.close()
+
+
+def test_large_response_streamed_intact(echo_gw, origin):
+    n = 3 * 1024 * 1024 + 17
+    r = requests.get(echo_gw.url(f"/echo/big?n={n}"), stream=True)
+    got = 0
+    for block in r.iter_content(65536):
+        assert set(block) == {ord("x")}
+        got += len(block)
+    assert got == n
+
+
+def test_large_request_body_streamed(echo_gw, origin):
+    body = bytes(range(256)) * 8192  # 2 MiB
+    r = requests.post(echo_gw.url("/echo/upload"), data=body)
+    assert r.status_code == 200
+    assert r.json()["body"].encode("latin-1") == body
+
+
+def test_max_request_body_size_tyk_field(gateway_factory, origin):
+    gw = gateway_factory(conf={"http_server_options": {"max_request_body_size": 500}},
+                         apis=[keyless_api("echo", "/echo/", origin.url)])
+    raw, closed = raw_exchange(gw.port, req("POST /echo/x HTTP/1.1\r\nHost: gw.test\r\n"
+                                            "Content-Length: 501\r\n\r\n", b"a" * 501))
+    assert_refused(raw, closed, 413)
+    raw, _ = raw_exchange(gw.port, req("POST /echo/x HTTP/1.1\r\nHost: gw.test\r\n"
+                                       "Content-Length: 500\r\nConnection: close\r\n\r\n", b"a" * 500))
+    assert status_of(raw) == 200
+    assert origin.count() == 1
+
+
+@pytest.mark.parametrize("data,expected", [
+    pytest.param(get(target="/nothing/here"), 404, id="no-api"),
+    pytest.param(req("POST /nothing HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 4\r\n\r\n", b"abcd"),
+                 404, id="no-api-with-body"),
+])
+def test_no_matching_api_nothing_proxied(strict_env, data, expected):
+    gw, origin, raw_up = strict_env
+    origin.clear()
+    raw_up.clear()
+    raw, _ = raw_exchange(gw.port, data, timeout=2)
+    assert status_of(raw) == expected
+    assert json.loads(parse_responses(raw)[0].body) == {"error": "Not Found"}
+    assert wait_quiet(origin) == 0 and raw_up.snapshot() == []
