@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.consumed > size) std::abort();
     // Every view must point into the owned copy.
     for (const auto& h : head.headers) {
-      if (h.name.data() < head.raw.data() || h.name.data() + h.name.size() > head.raw.data() + head.raw.size())
+      if (h.name.data() < head.raw.data() ||
+          h.name.data() + h.name.size() > head.raw.data() + head.raw.size())
         std::abort();
     }
     if (head.body == gh::http::BodyKind::kLength && head.content_length == 0) std::abort();

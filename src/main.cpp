@@ -34,8 +34,8 @@ int validate(const std::string& conf) {
   auto snap = gh::proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, 1, &problems);
   for (const auto& p : problems) std::fprintf(stderr, "invalid: %s\n", p.c_str());
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  std::printf("%s: config OK; %zu API definitions loaded, %zu served, %zu problems\n",
-              conf.c_str(), snap->apis.size(), snap->router.size(), problems.size());
+  std::printf("%s: config OK; %zu API definitions loaded, %zu served, %zu problems\n", conf.c_str(),
+              snap->apis.size(), snap->router.size(), problems.size());
   return problems.empty() ? 0 : 1;
 }
 

@@ -137,8 +137,7 @@ AdminResult ControlApi::handle(const AdminRequest& req) const {
     return health(req, false);
 
   if (!req.has_authorization || !secret_equals(req.authorization, cfg_.secret)) {
-    log::warn("attempted administrative access with invalid or missing key",
-              {{"path", req.path}});
+    log::warn("attempted administrative access with invalid or missing key", {{"path", req.path}});
     return err(403, "Attempted administrative access with invalid or missing key!");
   }
 
@@ -191,8 +190,9 @@ AdminResult ControlApi::apis(const AdminRequest& req, std::string_view rest, boo
     const auto* a = snap ? snap->find(id) : nullptr;
     if (!a) return err(404, "API not found");
     if (oas && !a->is_oas)
-      return err(400, "the requested API definition is in Tyk classic format, please use old "
-                      "api endpoint");
+      return err(400,
+                 "the requested API definition is in Tyk classic format, please use old "
+                 "api endpoint");
     return json_reply(200, oas ? a->definition : classic_view(*a));
   }
   if (req.method == "PUT") return update_api(req, id, oas, false);
@@ -311,11 +311,10 @@ AdminResult ControlApi::import_oas(const AdminRequest& req) const {
     return err(400, "the import payload should not contain x-tyk-api-gateway");
   std::string upstream = query_param(req.query, "upstreamURL");
   if (upstream.empty()) {
-    if (auto it = o.find("servers"); it != o.end() && it->value().is_array() &&
-                                     !it->value().as_array().empty()) {
+    if (auto it = o.find("servers");
+        it != o.end() && it->value().is_array() && !it->value().as_array().empty()) {
       const auto& s0 = it->value().as_array()[0];
-      if (s0.is_object() && s0.as_object().contains("url") &&
-          s0.as_object().at("url").is_string())
+      if (s0.is_object() && s0.as_object().contains("url") && s0.as_object().at("url").is_string())
         upstream = std::string(s0.as_object().at("url").as_string());
     }
   }

@@ -96,9 +96,8 @@ Result<TargetUrl> parse_target(const std::string& url) {
   if (!u.has_authority() || u.host().empty())
     return Error{"target_url \"" + url + "\" has no host"};
   if (u.has_userinfo()) return Error{"target_url \"" + url + "\" must not contain credentials"};
-  t.host = u.host_type() == boost::urls::host_type::ipv6
-               ? std::string(u.encoded_host_address())
-               : to_lower(std::string(u.encoded_host()));
+  t.host = u.host_type() == boost::urls::host_type::ipv6 ? std::string(u.encoded_host_address())
+                                                         : to_lower(std::string(u.encoded_host()));
   if (u.has_port()) {
     auto p = parse_u64(u.port());
     if (!p || *p == 0 || *p > 65535) return Error{"target_url \"" + url + "\" has a bad port"};
@@ -246,8 +245,10 @@ Result<ApiSpec> load_oas(const json::value& doc) {
     s.api_id = str(iv, "id");
     s.org_id = str(iv, "orgId");
     s.name = str(iv, "name");
-    if (const auto* st = obj(iv, "state")) s.active = boolean(json::value(*st), "active");
-    else s.active = false;
+    if (const auto* st = obj(iv, "state"))
+      s.active = boolean(json::value(*st), "active");
+    else
+      s.active = false;
 
     const auto* up = obj(x, "upstream");
     if (!up) return Error{"x-tyk-api-gateway.upstream: is required"};
@@ -316,7 +317,7 @@ Result<ApiSpec> load_oas(const json::value& doc) {
             AuthKind kind;
             if (type == "apiKey") {
               kind = boolean(kv.value(), "enableClientCertificate") ? AuthKind::kMulti
-                                                                     : AuthKind::kAuthToken;
+                                                                    : AuthKind::kAuthToken;
               auto in = str(*def, "in");
               auto name = str(*def, "name");
               s.token.use_header = in == "header";
@@ -344,7 +345,8 @@ Result<ApiSpec> load_oas(const json::value& doc) {
             } else if (type == "oauth2") {
               kind = AuthKind::kOAuth2;
             } else {
-              return Error{"security scheme \"" + std::string(kv.key()) + "\" has unsupported type"};
+              return Error{"security scheme \"" + std::string(kv.key()) +
+                           "\" has unsupported type"};
             }
             ++n;
             k = kind;

@@ -10,8 +10,8 @@
 namespace gh::apidef {
 
 struct TargetUrl {
-  std::string scheme;     // "http" or "https"
-  std::string host;       // without brackets for IPv6
+  std::string scheme;  // "http" or "https"
+  std::string host;    // without brackets for IPv6
   uint16_t port = 0;
   std::string authority;  // Host header value towards the upstream
   std::string path;       // base path, no trailing slash ("" for root)

@@ -10,7 +10,8 @@ namespace gh::config {
 
 namespace json = boost::json;
 
-std::string resolve_secret(const std::string& value, const std::map<std::string, std::string>& secrets,
+std::string resolve_secret(const std::string& value,
+                           const std::map<std::string, std::string>& secrets,
                            const std::string& field, const std::string& file,
                            const EnvLookup& env) {
   auto fail = [&](const std::string& why) {
@@ -33,7 +34,8 @@ std::string resolve_secret(const std::string& value, const std::map<std::string,
   if (value.rfind("secrets://", 0) == 0) {
     auto name = value.substr(10);
     auto it = secrets.find(name);
-    if (it == secrets.end()) fail("secret \"" + name + "\" (from secrets://) is not in \"secrets\"");
+    if (it == secrets.end())
+      fail("secret \"" + name + "\" (from secrets://) is not in \"secrets\"");
     return it->second;
   }
   if (value.rfind("vault://", 0) == 0 || value.rfind("consul://", 0) == 0) {
@@ -76,8 +78,8 @@ void read_http_server_options(const ConfigReader& r, GatewayConfig& c) {
     c.warnings.push_back(
         "http_server_options.min_version allows TLS 1.0/1.1: deprecated and insecure protocol "
         "versions are enabled because the config asks for them");
-  h.ssl_ciphers = r.get_string_list("http_server_options.ssl_ciphers").value_or(
-      std::vector<std::string>{});
+  h.ssl_ciphers =
+      r.get_string_list("http_server_options.ssl_ciphers").value_or(std::vector<std::string>{});
   if (!h.ssl_ciphers.empty()) {
     std::string unknown;
     auto m = map_ciphers(h.ssl_ciphers, &unknown);
@@ -100,8 +102,8 @@ void read_http_server_options(const ConfigReader& r, GatewayConfig& c) {
     if (*mbs < 0) r.fail("http_server_options.max_request_body_size", "must not be negative");
     h.max_request_body_size = *mbs;
   }
-  h.ssl_certificates = r.get_string_list("http_server_options.ssl_certificates").value_or(
-      std::vector<std::string>{});
+  h.ssl_certificates = r.get_string_list("http_server_options.ssl_certificates")
+                           .value_or(std::vector<std::string>{});
   if (const auto* certs = r.get_raw("http_server_options.certificates")) {
     if (!certs->is_array()) r.fail("http_server_options.certificates", "expected an array");
     size_t i = 0;
@@ -131,20 +133,20 @@ void read_http_server_options(const ConfigReader& r, GatewayConfig& c) {
 void read_security(const ConfigReader& r, GatewayConfig& c,
                    const std::map<std::string, std::string>& secrets, const EnvLookup& env) {
   auto& s = c.security;
-  s.private_certificate_encoding_secret = resolve_secret(
-      r.get_string("security.private_certificate_encoding_secret").value_or(""), secrets,
-      "security.private_certificate_encoding_secret", r.file(), env);
+  s.private_certificate_encoding_secret =
+      resolve_secret(r.get_string("security.private_certificate_encoding_secret").value_or(""),
+                     secrets, "security.private_certificate_encoding_secret", r.file(), env);
   s.control_api_use_mutual_tls = r.get_bool("security.control_api_use_mutual_tls").value_or(false);
   s.allow_unsafe_dynamic_mtls_token =
       r.get_bool("security.allow_unsafe_dynamic_mtls_token").value_or(false);
-  s.pinned_public_keys = r.get_string_map("security.pinned_public_keys").value_or(
-      std::map<std::string, std::string>{});
-  s.certificates_apis = r.get_string_list("security.certificates.apis").value_or(
-      std::vector<std::string>{});
-  s.certificates_upstream = r.get_string_map("security.certificates.upstream").value_or(
-      std::map<std::string, std::string>{});
-  s.certificates_control_api = r.get_string_list("security.certificates.control_api").value_or(
-      std::vector<std::string>{});
+  s.pinned_public_keys = r.get_string_map("security.pinned_public_keys")
+                             .value_or(std::map<std::string, std::string>{});
+  s.certificates_apis =
+      r.get_string_list("security.certificates.apis").value_or(std::vector<std::string>{});
+  s.certificates_upstream = r.get_string_map("security.certificates.upstream")
+                                .value_or(std::map<std::string, std::string>{});
+  s.certificates_control_api =
+      r.get_string_list("security.certificates.control_api").value_or(std::vector<std::string>{});
 }
 
 void read_storage(const ConfigReader& r, GatewayConfig& c,
@@ -174,7 +176,8 @@ void read_gatehouse(const ConfigReader& r, GatewayConfig& c) {
     r.fail("gatehouse", "expected an object");
   g.store_type = r.get_string("gatehouse.store.type").value_or("embedded");
   if (g.store_type != "embedded" && g.store_type != "redis")
-    r.fail("gatehouse.store.type", "must be \"embedded\" or \"redis\", got \"" + g.store_type + "\"");
+    r.fail("gatehouse.store.type",
+           "must be \"embedded\" or \"redis\", got \"" + g.store_type + "\"");
   g.store_path = r.get_string("gatehouse.store.path").value_or("./gatehouse.db");
   if (g.store_path.empty()) r.fail("gatehouse.store.path", "must not be empty");
   g.workers = positive_int(r, "gatehouse.workers", 0, 0, 256);
@@ -271,8 +274,7 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
     if (!map_ciphers(c.proxy_ssl_ciphers, &unknown))
       r.fail("proxy_ssl_ciphers", "unknown cipher suite \"" + unknown + "\"");
   }
-  c.proxy_ssl_disable_renegotiation =
-      r.get_bool("proxy_ssl_disable_renegotiation").value_or(true);
+  c.proxy_ssl_disable_renegotiation = r.get_bool("proxy_ssl_disable_renegotiation").value_or(true);
   c.ssl_force_common_name_check = r.get_bool("ssl_force_common_name_check").value_or(false);
   c.proxy_default_timeout = positive_int(r, "proxy_default_timeout", 30, 0, 86400);
   if (c.proxy_default_timeout == 0) c.proxy_default_timeout = 30;

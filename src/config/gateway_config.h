@@ -23,8 +23,8 @@ struct HttpServerOptions {
   std::vector<CertificatePair> certificates;
   std::vector<std::string> ssl_certificates;  // PEM files holding certificate chain and key
   std::string server_name;
-  int min_version = 771;  // TLS 1.2
-  int max_version = 772;  // TLS 1.3
+  int min_version = 771;                 // TLS 1.2
+  int max_version = 772;                 // TLS 1.3
   std::vector<std::string> ssl_ciphers;  // Go names, as given
   std::string openssl_tls12_ciphers;     // mapped
   std::string openssl_tls13_suites;      // mapped, empty = OpenSSL default
@@ -70,17 +70,17 @@ struct SecurityConfig {
 struct GatehouseOptions {
   std::string store_type = "embedded";
   std::string store_path = "./gatehouse.db";
-  int workers = 0;                        // 0 = one per core
+  int workers = 0;  // 0 = one per core
   bool access_log = true;
-  int64_t max_body_bytes = 64LL << 20;    // default request body limit (413 above it)
-  int max_request_line = 8192;            // 414 above it
-  int max_header_bytes = 32768;           // 431 above it
-  int max_headers = 100;                  // 431 above it
-  int header_timeout = 10;                // seconds for a whole request head
-  int idle_timeout = 60;                  // seconds a keep-alive connection may stay idle
-  int drain_timeout = 15;                 // seconds SIGTERM waits for in-flight requests
-  int upstream_connect_timeout = 5;       // seconds
-  int upstream_idle_timeout = 30;         // seconds a pooled upstream connection is kept
+  int64_t max_body_bytes = 64LL << 20;  // default request body limit (413 above it)
+  int max_request_line = 8192;          // 414 above it
+  int max_header_bytes = 32768;         // 431 above it
+  int max_headers = 100;                // 431 above it
+  int header_timeout = 10;              // seconds for a whole request head
+  int idle_timeout = 60;                // seconds a keep-alive connection may stay idle
+  int drain_timeout = 15;               // seconds SIGTERM waits for in-flight requests
+  int upstream_connect_timeout = 5;     // seconds
+  int upstream_idle_timeout = 30;       // seconds a pooled upstream connection is kept
   int max_connections_per_worker = 10000;
 };
 
@@ -134,8 +134,8 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
 
 // Resolves a secret reference: env://NAME, file://PATH, secrets://NAME (the top-level
 // "secrets" map), or a literal. Throws ConfigError for vault:// and consul:// (no client).
-std::string resolve_secret(const std::string& value, const std::map<std::string, std::string>& secrets,
-                           const std::string& field, const std::string& file,
-                           const EnvLookup& env);
+std::string resolve_secret(const std::string& value,
+                           const std::map<std::string, std::string>& secrets,
+                           const std::string& field, const std::string& file, const EnvLookup& env);
 
 }  // namespace gh::config

@@ -19,12 +19,23 @@ ChunkedDecoder::Step ChunkedDecoder::step(std::string_view in) {
     switch (state_) {
       case State::kSize: {
         int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else if (c == ';' && digits_ > 0) { state_ = State::kExt; ++i; ++line_bytes_; continue; }
-        else if (c == '\r' && digits_ > 0) { state_ = State::kSizeLf; ++i; continue; }
-        else return fail("invalid chunk size", i);
+        if (c >= '0' && c <= '9')
+          v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+          v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          v = c - 'A' + 10;
+        else if (c == ';' && digits_ > 0) {
+          state_ = State::kExt;
+          ++i;
+          ++line_bytes_;
+          continue;
+        } else if (c == '\r' && digits_ > 0) {
+          state_ = State::kSizeLf;
+          ++i;
+          continue;
+        } else
+          return fail("invalid chunk size", i);
         if (++digits_ > 16) return fail("chunk size overflows", i);
         if (remaining_ > (UINT64_MAX >> 4)) return fail("chunk size overflows", i);
         remaining_ = (remaining_ << 4) | static_cast<uint64_t>(v);
@@ -34,7 +45,11 @@ ChunkedDecoder::Step ChunkedDecoder::step(std::string_view in) {
         break;
       }
       case State::kExt:
-        if (c == '\r') { state_ = State::kSizeLf; ++i; continue; }
+        if (c == '\r') {
+          state_ = State::kSizeLf;
+          ++i;
+          continue;
+        }
         if (c == '\n' || c == 0 || (c < 0x20 && c != '\t') || c == 0x7f)
           return fail("invalid chunk extension", i);
         if (++line_bytes_ > kMaxLine) return fail("chunk extension too long", i);
@@ -70,7 +85,11 @@ ChunkedDecoder::Step ChunkedDecoder::step(std::string_view in) {
         ++i;
         break;
       case State::kTrailer:
-        if (c == '\r') { state_ = State::kTrailerLf; ++i; continue; }
+        if (c == '\r') {
+          state_ = State::kTrailerLf;
+          ++i;
+          continue;
+        }
         if (c == '\n' || c == 0 || (c < 0x20 && c != '\t') || c == 0x7f)
           return fail("invalid trailer field", i);
         if (trailer_line_empty_ && (c == ' ' || c == '\t')) return fail("obsolete line folding", i);

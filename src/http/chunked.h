@@ -25,8 +25,18 @@ class ChunkedDecoder {
   const char* error() const { return error_; }
 
  private:
-  enum class State { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone,
-                     kError };
+  enum class State {
+    kSize,
+    kExt,
+    kSizeLf,
+    kData,
+    kDataCr,
+    kDataLf,
+    kTrailer,
+    kTrailerLf,
+    kDone,
+    kError
+  };
   Step fail(const char* why, size_t consumed);
 
   State state_ = State::kSize;

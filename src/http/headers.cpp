@@ -5,9 +5,15 @@
 namespace gh::http {
 
 bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-      "upgrade", "proxy-authenticate", "proxy-authorization"};
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-connection",
+                                                "te",
+                                                "trailer",
+                                                "transfer-encoding",
+                                                "upgrade",
+                                                "proxy-authenticate",
+                                                "proxy-authorization"};
   for (auto n : kNames) {
     if (iequals(name, n)) return true;
   }

@@ -363,8 +363,10 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
     auto parts = split(h.value, ',');
     chunked_last = iequals(trim(parts.back()), "chunked");
   }
-  if (has_te && has_cl) return error(502, "upstream sent both Content-Length and Transfer-Encoding");
-  if ((status >= 100 && status < 200) || status == 204 || status == 304 || request_method == "HEAD") {
+  if (has_te && has_cl)
+    return error(502, "upstream sent both Content-Length and Transfer-Encoding");
+  if ((status >= 100 && status < 200) || status == 204 || status == 304 ||
+      request_method == "HEAD") {
     out.body = BodyKind::kNone;
     out.content_length = cl;
   } else if (has_te) {

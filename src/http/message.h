@@ -22,9 +22,9 @@ struct RequestHead {
   std::string_view path;    // origin-form path (no query)
   std::string_view query;   // without '?', empty when none
   bool has_query = false;
-  int version_minor = 1;    // HTTP/1.0 or HTTP/1.1
+  int version_minor = 1;  // HTTP/1.0 or HTTP/1.1
   std::vector<Header> headers;
-  std::string_view host;    // Host header value
+  std::string_view host;  // Host header value
   BodyKind body = BodyKind::kNone;
   uint64_t content_length = 0;
   bool keep_alive = true;

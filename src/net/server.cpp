@@ -299,9 +299,8 @@ class Worker {
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
                                Exchange& ex);
-  awaitable<bool> proxy_request(ClientConn& c, http::RequestHead& req,
-                                const apidef::ApiSpec& spec, const std::string& path,
-                                Exchange& ex);
+  awaitable<bool> proxy_request(ClientConn& c, http::RequestHead& req, const apidef::ApiSpec& spec,
+                                const std::string& path, Exchange& ex);
   awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(ClientConn& c,
                                                             const apidef::ApiSpec& spec,
                                                             SSL_CTX* tls_ctx, std::string& err);
@@ -352,8 +351,8 @@ Gateway::Gateway(const config::GatewayConfig& c)
 void Gateway::reload_now() {
   std::vector<std::string> problems;
   auto t0 = Clock::now();
-  auto snap = proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_,
-                                    &problems);
+  auto snap =
+      proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems);
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();
@@ -403,12 +402,11 @@ int Gateway::run() {
     workers_.push_back(std::move(w));
   }
   for (const auto& wmsg : cfg.warnings) log::warn(wmsg);
-  log::info("gatehouse listening",
-            {{"port", cfg.listen_port},
-             {"control_api_port", cfg.control_api_port},
-             {"tls", cfg.http_server_options.use_ssl},
-             {"workers", n},
-             {"version", GATEHOUSE_VERSION}});
+  log::info("gatehouse listening", {{"port", cfg.listen_port},
+                                    {"control_api_port", cfg.control_api_port},
+                                    {"tls", cfg.http_server_options.use_ssl},
+                                    {"workers", n},
+                                    {"version", GATEHOUSE_VERSION}});
 
   asio::signal_set signals(main_ioc_, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const error_code&, int)> on_signal = [&](const error_code& ec, int sig) {
@@ -616,7 +614,8 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       }
       if (ec) {
         if (c->in.size() > 0 && ec != asio::error::eof)
-          log::debug("client connection failed", {{"client", c->remote_ip}, {"error", ec.message()}});
+          log::debug("client connection failed",
+                     {{"client", c->remote_ip}, {"error", ec.message()}});
         goto done;
       }
       c->in.commit(n);
@@ -743,8 +742,8 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   if (spec->auth != apidef::AuthKind::kKeyless) {
     // Authentication methods arrive with their own middleware; until then such an API is closed.
     ex.error = "authentication method not available";
-    co_return co_await respond(c, req, http::error_response(401, "Authorization field missing"),
-                               ex, false);
+    co_return co_await respond(c, req, http::error_response(401, "Authorization field missing"), ex,
+                               false);
   }
   int64_t limit = gw.cfg.http_server_options.max_request_body_size > 0
                       ? gw.cfg.http_server_options.max_request_body_size
@@ -765,7 +764,9 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
   if (st == -1) co_return false;
   if (st != 0) {
     co_return co_await respond(
-        c, req, http::status_response(st, "error", st == 413 ? "Request is too large" : "Request malformed"),
+        c, req,
+        http::status_response(st, "error",
+                              st == 413 ? "Request is too large" : "Request malformed"),
         ex, false);
   }
   admin::AdminRequest ar;
@@ -796,8 +797,7 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
 }
 
 bool idempotent(std::string_view m) {
-  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
-         m == "TRACE";
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
 awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
@@ -1024,8 +1024,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       c.active_upstream = nullptr;
       up->stream.close();
       ex.error = client_error == 413 ? "request body too large" : body_error;
-      auto r = http::error_response(client_error, client_error == 413 ? "Request is too large"
-                                                                       : "Malformed chunked body");
+      auto r = http::error_response(
+          client_error, client_error == 413 ? "Request is too large" : "Malformed chunked body");
       r.close = true;
       co_return co_await respond(c, req, std::move(r), ex, false);
     }
@@ -1069,8 +1069,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (timed_out)
         co_return co_await respond(c, req, fail(504, kTimeoutError, "upstream response timed out"),
                                    ex, true);
-      co_return co_await respond(
-          c, req, fail(500, kProxyError, (wec ? wec : rec).message()), ex, true);
+      co_return co_await respond(c, req, fail(500, kProxyError, (wec ? wec : rec).message()), ex,
+                                 true);
     }
     if (pr.status == http::ParseStatus::kError) {
       c.active_upstream = nullptr;
@@ -1081,8 +1081,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     break;
   }
   ex.upstream_us = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - upstream_start)
-          .count());
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - upstream_start).count());
 
   // --- the response to the client -----------------------------------------------------------
   bool client_chunked = false;
@@ -1092,8 +1091,10 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   out += "HTTP/1.1 ";
   out += std::to_string(resp.status);
   out += ' ';
-  if (resp.reason.empty()) out += http::reason_phrase(resp.status);
-  else out.append(resp.reason);
+  if (resp.reason.empty())
+    out += http::reason_phrase(resp.status);
+  else
+    out.append(resp.reason);
   out += "\r\n";
   auto rlisted = http::connection_listed(resp.headers);
   for (const auto& h : resp.headers) {
@@ -1124,13 +1125,15 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
       break;
   }
-  if (close_after) out += "Connection: close\r\n";
-  else if (req.version_minor == 0) out += "Connection: keep-alive\r\n";
+  if (close_after)
+    out += "Connection: close\r\n";
+  else if (req.version_minor == 0)
+    out += "Connection: keep-alive\r\n";
   out += "\r\n";
   ex.status = resp.status;
 
-  bool upstream_ok = true;   // the upstream body was read completely
-  bool client_ok = true;     // the client got everything
+  bool upstream_ok = true;  // the upstream body was read completely
+  bool client_ok = true;    // the client got everything
   auto flush = [&]() -> awaitable<bool> {
     if (out.empty()) co_return true;
     ex.bytes_out += out.size();
@@ -1219,7 +1222,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   }
   log_access(c, req, ex);
   // A response whose body did not arrive whole must not look complete: close the connection.
-  co_return client_ok && upstream_ok && !close_after;
+  co_return client_ok&& upstream_ok && !close_after;
 }
 
 }  // namespace

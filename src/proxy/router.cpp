@@ -33,8 +33,7 @@ Router::Router(std::vector<std::shared_ptr<const ApiSpec>> apis, bool custom_dom
     if (!seen.emplace(domain, a->listen_path).second) {
       if (problems)
         problems->push_back("API " + a->api_id + ": duplicate listen path \"" +
-                            (a->listen_path.empty() ? "/" : a->listen_path) +
-                            "\", skipping it");
+                            (a->listen_path.empty() ? "/" : a->listen_path) + "\", skipping it");
       continue;
     }
     (domain.empty() ? generic_ : with_domain_).push_back(a.get());
@@ -78,7 +77,8 @@ bool normalise_path(std::string_view in, std::string& out) {
   bool trailing = false;
   while (true) {
     size_t j = in.find('/', i);
-    std::string_view seg = in.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
+    std::string_view seg =
+        in.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i);
     bool last = j == std::string_view::npos;
     if (is_dot(seg)) {
       trailing = last;
@@ -104,7 +104,8 @@ bool normalise_path(std::string_view in, std::string& out) {
 std::string upstream_target(const ApiSpec& spec, std::string_view path, std::string_view query,
                             bool has_query) {
   std::string_view rest = path;
-  if (spec.strip_listen_path && !spec.listen_path.empty()) rest = path.substr(spec.listen_path.size());
+  if (spec.strip_listen_path && !spec.listen_path.empty())
+    rest = path.substr(spec.listen_path.size());
   std::string out = spec.target.path;
   if (rest.empty()) {
     if (out.empty()) out = "/";

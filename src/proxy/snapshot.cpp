@@ -26,7 +26,8 @@ std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool
   std::vector<std::shared_ptr<const apidef::ApiSpec>> active;
   for (auto& l : loaded.apis) {
     if (!ids.insert(l.spec.api_id).second) {
-      if (problems) problems->push_back(l.file + ": duplicate api_id " + l.spec.api_id + ", skipped");
+      if (problems)
+        problems->push_back(l.file + ": duplicate api_id " + l.spec.api_id + ", skipped");
       continue;
     }
     auto spec = std::make_shared<const apidef::ApiSpec>(std::move(l.spec));

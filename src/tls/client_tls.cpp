@@ -10,10 +10,14 @@ namespace gh::tls {
 namespace {
 int proto_version(int tyk) {
   switch (tyk) {
-    case 769: return TLS1_VERSION;
-    case 770: return TLS1_1_VERSION;
-    case 771: return TLS1_2_VERSION;
-    default: return TLS1_3_VERSION;
+    case 769:
+      return TLS1_VERSION;
+    case 770:
+      return TLS1_1_VERSION;
+    case 771:
+      return TLS1_2_VERSION;
+    default:
+      return TLS1_3_VERSION;
   }
 }
 }  // namespace
@@ -25,8 +29,8 @@ SSL_CTX* ClientTls::context_for(const apidef::Transport& t) {
   int minv = t.ssl_min_version ? t.ssl_min_version : cfg_.proxy_ssl_min_version;
   int maxv = t.ssl_max_version ? t.ssl_max_version : cfg_.proxy_ssl_max_version;
   const auto& ciphers = t.ssl_ciphers.empty() ? cfg_.proxy_ssl_ciphers : t.ssl_ciphers;
-  std::string key = std::to_string(skip) + "|" + std::to_string(minv) + "|" +
-                    std::to_string(maxv) + "|";
+  std::string key =
+      std::to_string(skip) + "|" + std::to_string(minv) + "|" + std::to_string(maxv) + "|";
   for (const auto& c : ciphers) key += c + ",";
 
   std::lock_guard<std::mutex> lock(mu_);

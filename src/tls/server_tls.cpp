@@ -32,10 +32,14 @@ std::string openssl_error() {
 
 int proto_version(int tyk) {
   switch (tyk) {
-    case 769: return TLS1_VERSION;
-    case 770: return TLS1_1_VERSION;
-    case 771: return TLS1_2_VERSION;
-    default: return TLS1_3_VERSION;
+    case 769:
+      return TLS1_VERSION;
+    case 770:
+      return TLS1_1_VERSION;
+    case 771:
+      return TLS1_2_VERSION;
+    default:
+      return TLS1_3_VERSION;
   }
 }
 
@@ -142,8 +146,8 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                              SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-  std::string list = h.openssl_tls12_ciphers.empty() ? config::default_tls12_ciphers()
-                                                     : h.openssl_tls12_ciphers;
+  std::string list =
+      h.openssl_tls12_ciphers.empty() ? config::default_tls12_ciphers() : h.openssl_tls12_ciphers;
   if (h.min_version < 771) {
     // Legacy versions were asked for explicitly; they need CBC suites and security level 0.
     if (h.openssl_tls12_ciphers.empty()) list = "DEFAULT";
@@ -194,8 +198,8 @@ ServerTls::ServerTls(const config::GatewayConfig& cfg) {
                         std::to_string(i) + "]\": \"" + path +
                         "\" is not a readable PEM file (certificate store ids need the "
                         "certificate store)");
-    generic_.push_back(load("http_server_options.ssl_certificates[" + std::to_string(i) + "]",
-                            path, path, ""));
+    generic_.push_back(
+        load("http_server_options.ssl_certificates[" + std::to_string(i) + "]", path, path, ""));
   }
   if (by_domain_.empty() && generic_.empty())
     throw ConfigError(cfg.file + ": field \"http_server_options.use_ssl\": no certificate");

@@ -17,9 +17,12 @@ struct Fixture : ::testing::Test {
     holder.set(proxy::build_snapshot(cfg.app_path, false, 1, nullptr));
   }
   void TearDown() override { std::filesystem::remove_all(dir); }
-  static std::string random_suffix() { return std::to_string(::getpid()) + "-" + std::to_string(counter++); }
-  admin::AdminResult call(std::string_view method, std::string_view path, std::string_view body = "",
-                          std::string_view secret = "sekret", std::string_view query = "") {
+  static std::string random_suffix() {
+    return std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  }
+  admin::AdminResult call(std::string_view method, std::string_view path,
+                          std::string_view body = "", std::string_view secret = "sekret",
+                          std::string_view query = "") {
     admin::AdminRequest r;
     r.method = method;
     r.path = path;
@@ -33,20 +36,23 @@ struct Fixture : ::testing::Test {
   std::filesystem::path dir;
   config::GatewayConfig cfg;
   proxy::SnapshotHolder holder;
-  admin::ControlApi api{cfg, holder, admin::GatewayState{[] { return false; }, [] { return true; }}};
+  admin::ControlApi api{cfg, holder,
+                        admin::GatewayState{[] { return false; }, [] { return true; }}};
 };
 }  // namespace
 
 TEST_F(Fixture, RefusesWrongSecret) {
   auto r = call("GET", "/tyk/apis", "", "wrong");
   EXPECT_EQ(r.response.status, 403);
-  EXPECT_EQ(r.response.body,
-            R"({"status":"error","message":"Attempted administrative access with invalid or missing key!"})");
+  EXPECT_EQ(
+      r.response.body,
+      R"({"status":"error","message":"Attempted administrative access with invalid or missing key!"})");
 }
 
 TEST_F(Fixture, AddThenReloadThenGet) {
-  auto r = call("POST", "/tyk/apis",
-                R"({"api_id":"a1","active":true,"use_keyless":true,"proxy":{"listen_path":"/a","target_url":"http://h"}})");
+  auto r = call(
+      "POST", "/tyk/apis",
+      R"({"api_id":"a1","active":true,"use_keyless":true,"proxy":{"listen_path":"/a","target_url":"http://h"}})");
   ASSERT_EQ(r.response.status, 200) << r.response.body;
   EXPECT_EQ(r.response.body, R"({"key":"a1","status":"ok","action":"added"})");
   EXPECT_TRUE(std::filesystem::exists(dir / "a1.json"));
@@ -74,7 +80,8 @@ TEST_F(Fixture, GeneratesIdAndRefusesMalformed) {
 
 TEST_F(Fixture, ReloadModes) {
   EXPECT_EQ(call("GET", "/tyk/reload").reload, admin::ReloadMode::kQueue);
-  EXPECT_EQ(call("GET", "/tyk/reload", "", "sekret", "block=true").reload, admin::ReloadMode::kBlock);
+  EXPECT_EQ(call("GET", "/tyk/reload", "", "sekret", "block=true").reload,
+            admin::ReloadMode::kBlock);
   EXPECT_EQ(call("GET", "/tyk/reload/group").response.body, R"({"status":"ok","message":""})");
   EXPECT_EQ(call("POST", "/tyk/reload").response.status, 405);
 }

@@ -42,7 +42,8 @@ TEST(ApiLoader, ClassicValidation) {
   EXPECT_EQ(validation_message(s.error()),
             "Validation of API Definition failed. Reason: all auth sources are disabled for "
             "authToken, at least one of header/cookie/query must be enabled.");
-  s = load_classic(json::parse(R"({"api_id":"a","active":"yes","proxy":{"target_url":"http://h"}})"));
+  s = load_classic(
+      json::parse(R"({"api_id":"a","active":"yes","proxy":{"target_url":"http://h"}})"));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().rfind("malformed: ", 0), 0u);
   s = load_classic(json::parse(R"({"api_id":"a","proxy":{"target_url":"ftp://h"}})"));

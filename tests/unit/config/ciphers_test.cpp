@@ -15,8 +15,8 @@ TEST(Ciphers, MapsGoNamesToOpenSsl) {
 
 TEST(Ciphers, SplitsTls13Suites) {
   std::string unknown;
-  auto m = map_ciphers({"TLS_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
-                       &unknown);
+  auto m =
+      map_ciphers({"TLS_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, &unknown);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->tls12, "ECDHE-RSA-AES128-GCM-SHA256");
   EXPECT_EQ(m->tls13, "TLS_AES_128_GCM_SHA256");

@@ -110,8 +110,8 @@ TEST(GatewayConfig, SecretReferences) {
 }
 
 TEST(GatewayConfig, LegacyTlsWarns) {
-  auto c = parse_gateway_config(R"({"secret":"s","http_server_options":{"min_version":769}})",
-                                "f", env_of({}));
+  auto c = parse_gateway_config(R"({"secret":"s","http_server_options":{"min_version":769}})", "f",
+                                env_of({}));
   EXPECT_EQ(c.http_server_options.min_version, 769);
   ASSERT_FALSE(c.warnings.empty());
 }

@@ -147,8 +147,9 @@ TEST(Http1Parser, ResponseFraming) {
   ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", l, "GET", r).status,
             ParseStatus::kDone);
   EXPECT_EQ(r.body, BodyKind::kLength);
-  ASSERT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", l, "HEAD", r).status,
-            ParseStatus::kDone);
+  ASSERT_EQ(
+      parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", l, "HEAD", r).status,
+      ParseStatus::kDone);
   EXPECT_EQ(r.body, BodyKind::kNone);
   parse_response_head("HTTP/1.1 204 No Content\r\n\r\n", l, "GET", r);
   EXPECT_EQ(r.body, BodyKind::kNone);
@@ -157,11 +158,11 @@ TEST(Http1Parser, ResponseFraming) {
   EXPECT_FALSE(r.keep_alive);
   parse_response_head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", l, "GET", r);
   EXPECT_EQ(r.body, BodyKind::kChunked);
-  EXPECT_EQ(parse_response_head(
-                "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", l,
-                "GET", r)
-                .http_status,
-            502);
+  EXPECT_EQ(
+      parse_response_head(
+          "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", l, "GET", r)
+          .http_status,
+      502);
   EXPECT_EQ(parse_response_head("HTTP/1.1 2x0 OK\r\n\r\n", l, "GET", r).http_status, 502);
   EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\nX: y\r\n\r\n", l, "GET", r).http_status, 502);
 }
