@@ -259,8 +259,13 @@ AdminResult ControlApi::add_api(const AdminRequest& req, bool oas) const {
     log::error("failed to write API definition", {{"api_id", id}, {"error", e}});
     return err(500, "file object creation failed, write error");
   }
-  // An API re-added in the other format must not leave its old file behind.
+  // An API re-added (in either format, or over a file named otherwise) must not leave its old
+  // file behind for the next reload to find.
   ::unlink(app_file(cfg_, id, !oas).c_str());
+  auto snap = snapshots_.get();
+  if (const auto* existing = snap ? snap->find(id) : nullptr;
+      existing && !existing->source_file.empty() && existing->source_file != app_file(cfg_, id, oas))
+    ::unlink(existing->source_file.c_str());
   log::info("API definition added", {{"api_id", id}, {"oas", oas}});
   return modified(id, "added");
 }
@@ -280,12 +285,18 @@ AdminResult ControlApi::update_api(const AdminRequest& req, std::string_view id,
     return err(400,
                "Request APIID does not match that in Definition! For Update operations these "
                "must match.");
+  // The definition stays in the file it was loaded from (which may be named otherwise than
+  // <id>.json), so that a reload cannot pick up a stale copy beside it.
+  std::string target = existing->is_oas == oas && !existing->source_file.empty()
+                           ? existing->source_file
+                           : app_file(cfg_, id, oas);
   std::string e;
-  if (!write_file_atomic(app_file(cfg_, id, oas), pretty(p.doc), &e)) {
+  if (!write_file_atomic(target, pretty(p.doc), &e)) {
     log::error("failed to write API definition", {{"api_id", id}, {"error", e}});
     return err(500, "file object creation failed, write error");
   }
-  if (existing->is_oas != oas) ::unlink(app_file(cfg_, id, !oas).c_str());
+  if (target != existing->source_file && !existing->source_file.empty())
+    ::unlink(existing->source_file.c_str());
   log::info("API definition updated", {{"api_id", id}});
   return modified(id, "modified");
 }

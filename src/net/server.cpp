@@ -760,6 +760,10 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
 awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
                                      Exchange& ex) {
   std::string body;
+  if (req.expect_continue && req.body != http::BodyKind::kNone &&
+      !(req.body == http::BodyKind::kLength && req.content_length > kMaxAdminBody)) {
+    if (co_await c.stream.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+  }
   int st = co_await read_whole_body(c, req, kMaxAdminBody, body);
   if (st == -1) co_return false;
   if (st != 0) {

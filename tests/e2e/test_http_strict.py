@@ -15,6 +15,10 @@ mid-body, `readline()` returns b"" and `int(b"", 16)` raises, so the handler die
 recording). So `origin.count() == 0` means "no complete request". The tests below also run each
 chunked case against a raw TCP upstream that keeps every byte it receives, sending the body in a
 second packet after the head, and check that no connection ever carried the last chunk.
+(`test_origin_premise_records_only_complete_chunked_requests` checks the premise itself.)
+The origin would record a *Content-Length* request whose body was cut short, but every
+Content-Length error is in the head, refused before any upstream connection is made, and the
+413 for a Content-Length over the limit is decided from the head too.
 """
 import json
 import socket
@@ -760,3 +764,41 @@ def test_no_matching_api_nothing_proxied(strict_env, data, expected):
     assert status_of(raw) == expected
     assert json.loads(parse_responses(raw)[0].body) == {"error": "Not Found"}
     assert wait_quiet(origin) == 0 and raw_up.snapshot() == []
+
+
+def test_pipelining_chunked_then_get(echo_gw, origin):
+    c = RawClient(echo_gw.port)
+    try:
+        c.send(CHUNKED_HEAD.format(path="/echo/c1").encode() + b"3\r\nabc\r\n0\r\n\r\n"
+               + get(target="/echo/c2"))
+        r1, r2 = c.read_response(), c.read_response()
+        assert (json.loads(r1.body)["path"], json.loads(r1.body)["body"]) == ("/c1", "abc")
+        assert json.loads(r2.body)["path"] == "/c2"
+    finally:
+        c.close()
+
+
+def test_pipelining_stops_at_malformed_request(echo_gw, origin):
+    """A valid request is answered; the malformed one after it gets a 400 and the connection
+    closes; nothing after it is read as a request (no smuggling)."""
+    raw, closed = raw_exchange(echo_gw.port, get(target="/echo/first")
+                               + b"GET /echo/second HTTP/1.1\r\nHost: gw.test\r\nContent-Length: 1\r\n"
+                                 b"Content-Length: 2\r\n\r\nx"
+                               + get(target="/echo/third"))
+    resps = parse_responses(raw)
+    assert [r.status for r in resps] == [200, 400], raw
+    assert resps[1].header("Connection").lower() == "close"
+    assert closed
+    assert [r["path"] for r in origin.requests] == ["/first"]
+
+
+def test_body_is_not_read_as_next_request(echo_gw, origin):
+    """A request hidden in a body stays body."""
+    hidden = get(target="/echo/hidden")
+    raw, _ = raw_exchange(echo_gw.port, req(f"POST /echo/outer HTTP/1.1\r\nHost: gw.test\r\n"
+                                            f"Content-Length: {len(hidden)}\r\nConnection: close\r\n\r\n",
+                                            hidden))
+    resps = parse_responses(raw)
+    assert len(resps) == 1 and resps[0].status == 200
+    assert [r["path"] for r in origin.requests] == ["/outer"]
+    assert origin.requests[0]["body"].encode("latin-1") == hidden
