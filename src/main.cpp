@@ -7,6 +7,7 @@
 #include <openssl/x509.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,12 @@ int fingerprint(const std::string& file) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (const char* lvl = std::getenv("GATEHOUSE_LOG_LEVEL")) {
+    std::string l = lvl;
+    if (l == "debug") gh::log::set_level(gh::log::Level::kDebug);
+    if (l == "warn") gh::log::set_level(gh::log::Level::kWarn);
+    if (l == "error") gh::log::set_level(gh::log::Level::kError);
+  }
   std::string conf = "./tyk.conf";
   std::string command = "run";
   std::vector<std::string> rest;

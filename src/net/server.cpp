@@ -552,12 +552,22 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
 
   if (gw.server_tls) {  // the control listener shares the API listener's TLS settings
     // Refuse plain HTTP on the TLS port with a readable answer instead of a handshake error.
-    idle.insert(c.get());
-    auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
-    idle.erase(c.get());
     unsigned char first = 0;
-    ssize_t n = wec ? -1 : ::recv(c->stream.lowest().native_handle(), &first, 1, MSG_PEEK);
+    ssize_t n = -1;
+    error_code wec;
+    idle.insert(c.get());
+    // A readiness wake-up can come without data (EAGAIN): wait again until the deadline.
+    for (int spins = 0; spins < 1000; ++spins) {
+      std::tie(wec) = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
+      if (wec) break;
+      n = ::recv(c->stream.lowest().native_handle(), &first, 1, MSG_PEEK);
+      if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+    }
+    idle.erase(c.get());
     if (n <= 0) {
+      log::debug("connection closed before TLS", {{"client", c->remote_ip},
+                                                 {"error", wec ? wec.message() : std::to_string(n)},
+                                                 {"errno", errno}});
       c->finish();
       --connections;
       co_return;
