@@ -60,6 +60,7 @@ need openssl openssl
 need ab apache2-utils
 need taskset util-linux
 need ss iproute2
+[[ -x /usr/bin/time ]] || missing+=(time)
 if (( ${#missing[@]} )); then
   log "installing missing packages: ${missing[*]}"
   SUDO=""
@@ -68,21 +69,27 @@ if (( ${#missing[@]} )); then
     SUDO="sudo"
   fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 NCPU="$(nproc --all)"
-(( NCPU >= 2 )) || die "needs at least 2 CPUs (gateway+origin on CPU 0, load generator on CPU 1)"
+(( NCPU >= 2 )) && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null \
+  || die "needs CPUs 0 and 1 (proxy + origin on CPU 0, load generator on CPU 1)"
 
 # ---------------------------------------------------------------------------------------------
 # Temp dir, process bookkeeping, clean-up.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")"
 PIDS=()      # servers, stopped at exit
 CLIENTS=()   # load generators currently running
+kill_tree() {  # SIGTERM a process we started and all its descendants (found by parent pid)
+  local p
+  for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$p"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   local p
-  for p in "${CLIENTS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${CLIENTS[@]}"; do kill_tree "$p"; done
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -101,6 +108,7 @@ RAW="$BENCH/results/raw/$STAMP"
 mkdir -p "$RAW"
 
 # A free loopback port below the ephemeral range (so client sockets never collide with it).
+# Sets REPLY (not echoed: a subshell would lose USED_PORTS).
 USED_PORTS=" "
 free_port() {
   local p
@@ -109,7 +117,7 @@ free_port() {
     [[ "$USED_PORTS" == *" $p "* ]] && continue
     if [[ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]]; then
       USED_PORTS+="$p "
-      echo "$p"
+      REPLY="$p"
       return 0
     fi
   done
@@ -146,11 +154,14 @@ start_on_cpu0() {
 # background so that a signal reaches our trap at once; returns the generator's exit status.
 client() {
   local limit="$1" out="$2" rc=0; shift 2
-  taskset -c 1 timeout "$limit" "$@" >"$out" 2>&1 &
+  taskset -c 1 /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$limit" "$@" >"$out" 2>&1 &
   CLIENTS=("$!")
   wait "$!" || rc=$?
   CLIENTS=()
   return "$rc"
+}
+client_cpu() {  # CPU % of the last load generator over its own run time (100 = one core)
+  awk '{ if ($1 > 0) printf "%.0f", 100 * ($2 + $3) / $1; else print "nan" }' "$WORK/client.time" 2>/dev/null || echo nan
 }
 wait_clients() {  # wait for background generators started by the caller
   CLIENTS=("$@")
@@ -175,13 +186,11 @@ chmod 600 "$COMBINED"
 cp "$GATEHOUSE_BIN" "$WORK/gatehouse"
 GH_SHA="$(sha256sum "$WORK/gatehouse" | cut -c1-12)"
 
-ORIGIN_PORT="$(free_port)"
-declare -A PORT
-PORT[gatehouse]="$(free_port)"
-PORT[nginx]="$(free_port)"
-PORT[haproxy]="$(free_port)"
-PROBE_PORT="$(free_port)"
 PROXIES=(gatehouse nginx haproxy)
+declare -A PORT
+free_port; ORIGIN_PORT="$REPLY"
+for name in "${PROXIES[@]}"; do free_port; PORT[$name]="$REPLY"; done
+free_port; PROBE_PORT="$REPLY"
 
 mk_nginx_dir() { mkdir -p "$1"/{client_body,proxy,fastcgi,uwsgi,scgi}; }
 
@@ -315,7 +324,7 @@ log "pre-flight:"; sed 's/^/    /' "$PRE" >&2
 # ---------------------------------------------------------------------------------------------
 # Measurements.
 RESULTS="$RAW/results.tsv"
-printf 'scenario\tproxy\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tproxy_us_per_req\n' > "$RESULTS"
+printf 'scenario\tproxy\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tproxy_us_per_req\tloadgen_pct\n' > "$RESULTS"
 
 pid_of() { local v="PID_$1"; echo "${!v}"; }
 per_request_us() {  # per_request_us JIFFIES COUNT -> CPU microseconds of the proxy per request
@@ -332,7 +341,7 @@ to_ms() {  # wrk latency "812.00us" / "1.23ms" / "1.01s" -> milliseconds
 }
 
 run_keepalive() {
-  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us
+  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us lg
   pid="$(pid_of "$name")"
   out="$RAW/keepalive-$name-r$round.txt"
   client $(( WARMUP_S + 30 )) /dev/null wrk -t1 -c"$CONNS" -d"$WARMUP" "https://127.0.0.1:$port/" || true
@@ -347,12 +356,13 @@ run_keepalive() {
   count="$(awk '/ requests in / { print $1; exit }' "$out")"
   [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; log "warning: no result from wrk for $name (see $out)"; }
   us="$(per_request_us "${cpu##* }" "$count")"
-  printf 'keepalive\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" >> "$RESULTS"
-  log "keep-alive  r$round $(printf '%-9s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin % ${cpu% *}"
+  lg="$(client_cpu)"
+  printf 'keepalive\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" >> "$RESULTS"
+  log "keep-alive  r$round $(printf '%-9s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
 run_handshake() {
-  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us
+  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps p99 errs count us lg
   pid="$(pid_of "$name")"
   out="$RAW/handshake-$name-r$round.txt"
   snap_begin "$pid"
@@ -370,8 +380,9 @@ run_handshake() {
   [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; p99=nan; log "warning: no result from ab for $name (see $out)"; }
   (( count < DUR_S * 20000 )) || log "warning: ab reached its request cap for $name; raise -n"
   us="$(per_request_us "${cpu##* }" "$count")"
-  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "${p99:-nan}" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" >> "$RESULTS"
-  log "handshakes  r$round $(printf '%-9s' "$name") ${rps} conn/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/conn  cpu0/cpu1/proxy/origin % ${cpu% *}"
+  lg="$(client_cpu)"
+  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "${p99:-nan}" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" >> "$RESULTS"
+  log "handshakes  r$round $(printf '%-9s' "$name") ${rps} conn/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/conn  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
 log "ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS gatehouse=$GATEHOUSE_BIN ($GH_SHA)"
@@ -398,7 +409,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Report.
 # results.tsv columns: 1 scenario, 2 proxy, 3 round, 4 req/s, 5 p99 ms, 6 errors, 7 CPU 0 %,
-# 8 CPU 1 %, 9 proxy process %, 10 origin %, 11 proxy CPU us per request.
+# 8 CPU 1 %, 9 proxy process %, 10 origin %, 11 proxy CPU us per request, 12 load generator %.
 column_of() {
   awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p && $c != "nan" { print $c }' "$RESULTS" | sort -g
 }
@@ -418,7 +429,7 @@ fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan") print "n/a"; else print
 declare -A M
 for s in keepalive handshake; do
   for p in "${PROXIES[@]}"; do
-    for c in 4 5 7 8 9 10 11; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
+    for c in 4 5 7 8 9 10 11 12; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
     M[$s,$p,err]="$(sumcol "$s" "$p" 6)"
   done
 done
@@ -430,17 +441,22 @@ row() {  # row LABEL SCENARIO COLUMN DECIMALS
     "$(fmt "$g" "$d")" "$(range "$s" gatehouse "$c" "$d")" "$(fmt "$n" "$d")" "$(range "$s" nginx "$c" "$d")" \
     "$(fmt "$h" "$d")" "$(range "$s" haproxy "$c" "$d")" "$(ratio "$g" "$n")" "$(ratio "$g" "$h")"
 }
-bound() {  # which side ran out of CPU: CPU 0 (proxy + origin) or CPU 1 (load generator)
-  awk -v c0="$1" -v c1="$2" 'BEGIN {
-    if (c0 >= 90 && c1 >= 90) print "both cores busy"
-    else if (c0 >= 90) print "CPU 0 (proxy + origin)"
-    else if (c1 >= 90) print "CPU 1 (load generator)"
-    else print "neither (latency / noise)" }'
+bound() {  # bound CPU0 PROXY ORIGIN CPU1 LOADGEN: which side ran out of CPU
+  awk -v c0="$1" -v px="$2" -v og="$3" -v c1="$4" -v lg="$5" 'BEGIN {
+    s0 = (c0 >= 90); s1 = (c1 >= 90)
+    if (s0 && s1) r = "both cores busy"
+    else if (s0) r = "CPU 0 (proxy + origin)"
+    else if (s1) r = "CPU 1 (load generator)"
+    else r = "neither core saturated"
+    n0 = c0 - px - og; n1 = c1 - lg
+    if (n0 >= 10 || n1 >= 10) r = r sprintf("; other load: CPU 0 %d%%, CPU 1 %d%%", n0 < 0 ? 0 : n0, n1 < 0 ? 0 : n1)
+    print r }'
 }
 cpurow() {
   local s="$1" p="$2"
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$p" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" \
-    "${M[$s,$p,8]}" "$(bound "${M[$s,$p,7]}" "${M[$s,$p,8]}")"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$p" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" \
+    "${M[$s,$p,8]}" "${M[$s,$p,12]}" \
+    "$(bound "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" "${M[$s,$p,8]}" "${M[$s,$p,12]}")"
 }
 
 cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
@@ -477,6 +493,13 @@ REPORT="$RAW/table.md"
   row "full handshakes: p99 connect+handshake+request, ms ↓" handshake 5 0
   row "full handshakes: proxy CPU per connection, µs ↓" handshake 11 0
   echo
+  hs_lg_bound="$(yesno "${M[handshake,gatehouse,8]} >= 90 && ${M[handshake,nginx,8]} >= 90 && ${M[handshake,haproxy,8]} >= 90 && ${M[handshake,gatehouse,7]} < 90 && ${M[handshake,nginx,7]} < 90 && ${M[handshake,haproxy,7]} < 90")"
+  if [[ "$hs_lg_bound" == yes ]]; then
+    echo "In the full-handshake scenario CPU 1 (the load generator's core) was saturated and CPU 0 was not:" \
+         "an OpenSSL 3.0 client handshake costs more CPU than the proxy's side of it, so the conn/s row is" \
+         "a floor set by the client; compare the proxies by their CPU per connection."
+    echo
+  fi
   echo "Issue bar (keep-alive vs nginx): req/s ≥ 1.0×: **$ka_rps_ok**; p99 ≤ 1.2×: **$ka_p99_ok**."
   echo
   echo "Errors over all rounds (keep-alive: socket errors + non-2xx; handshakes: ab failed + non-2xx):" \
@@ -486,8 +509,8 @@ REPORT="$RAW/table.md"
   echo
   echo "CPU during the measurements (median %, 100 = one full core):"
   echo
-  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | CPU 1 busy (load gen.) | limited by |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | CPU 1 busy | load generator | saturated |"
+  echo "|---|---|---|---|---|---|---|---|"
   for p in "${PROXIES[@]}"; do cpurow keepalive "$p" keep-alive; done
   for p in "${PROXIES[@]}"; do cpurow handshake "$p" "full handshakes"; done
   echo

@@ -114,8 +114,11 @@ AdminResult ControlApi::health(const AdminRequest& req, bool ready) const {
       return reply(http::error_response(503, "Gateway is shutting down"));
     if (!state_.loaded || !state_.loaded())
       return reply(http::error_response(503, "A successful API reload did not happen"));
+    if (state_.store_ok && !state_.store_ok())
+      return reply(http::error_response(503, "Store not available"));
   }
   auto snap = snapshots_.get();
+  bool o_status_fail = false;
   json::object details;
   json::object apis;
   apis["status"] = "pass";
@@ -123,8 +126,18 @@ AdminResult ControlApi::health(const AdminRequest& req, bool ready) const {
   apis["observedValue"] = snap ? static_cast<int64_t>(snap->router.size()) : 0;
   apis["time"] = log::now_rfc3339();
   details["apis"] = std::move(apis);
+  if (state_.store_ok) {
+    bool ok = state_.store_ok();
+    json::object st;
+    st["status"] = ok ? "pass" : "fail";
+    st["componentType"] = "datastore";
+    st["observedValue"] = state_.store_type;
+    st["time"] = log::now_rfc3339();
+    details["store"] = std::move(st);
+    if (!ok) o_status_fail = true;
+  }
   json::object o;
-  o["status"] = "pass";
+  o["status"] = o_status_fail ? "warn" : "pass";
   o["version"] = "v" GATEHOUSE_VERSION;
   o["description"] = ready ? "Gatehouse Ready" : "Gatehouse";
   o["details"] = std::move(details);
@@ -264,7 +277,8 @@ AdminResult ControlApi::add_api(const AdminRequest& req, bool oas) const {
   ::unlink(app_file(cfg_, id, !oas).c_str());
   auto snap = snapshots_.get();
   if (const auto* existing = snap ? snap->find(id) : nullptr;
-      existing && !existing->source_file.empty() && existing->source_file != app_file(cfg_, id, oas))
+      existing && !existing->source_file.empty() &&
+      existing->source_file != app_file(cfg_, id, oas))
     ::unlink(existing->source_file.c_str());
   log::info("API definition added", {{"api_id", id}, {"oas", oas}});
   return modified(id, "added");

@@ -31,7 +31,9 @@ struct AdminResult {
 
 struct GatewayState {
   std::function<bool()> shutting_down;
-  std::function<bool()> loaded;  // a snapshot has been built at least once
+  std::function<bool()> loaded;    // a snapshot has been built at least once
+  std::function<bool()> store_ok;  // the store answers
+  std::string store_type;
 };
 
 class ControlApi {

@@ -28,6 +28,7 @@
 #include "obs/access_log.h"
 #include "proxy/router.h"
 #include "proxy/snapshot.h"
+#include "store/embedded_store.h"
 #include "tls/client_tls.h"
 #include "tls/server_tls.h"
 
@@ -259,6 +260,7 @@ class Gateway {
   tls::ClientTls client_tls;
   proxy::SnapshotHolder snapshots;
   std::atomic<bool> loaded{false};
+  std::unique_ptr<store::Store> store;
   admin::ControlApi control;
   http::ParseLimits limits;
 
@@ -336,12 +338,26 @@ ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
 }
 
 // ---------------------------------------------------------------------------------------------
+std::unique_ptr<store::Store> open_store(const config::GatewayConfig& cfg) {
+  if (cfg.gatehouse.store_type != "embedded")
+    throw config::ConfigError(cfg.file +
+                              ": field \"gatehouse.store.type\": the Redis store is not available "
+                              "in this version; use \"embedded\"");
+  try {
+    return std::make_unique<store::EmbeddedStore>(cfg.gatehouse.store_path);
+  } catch (const std::exception& e) {
+    throw config::ConfigError(cfg.file + ": field \"gatehouse.store.path\": " + e.what());
+  }
+}
+
 Gateway::Gateway(const config::GatewayConfig& c)
     : cfg(c),
       client_tls(c),
-      control(c, snapshots,
-              admin::GatewayState{[this] { return shutting_down(); },
-                                  [this] { return loaded.load(); }}) {
+      store(open_store(c)),
+      control(
+          c, snapshots,
+          admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
+                              [this] { return store->healthy(); }, c.gatehouse.store_type}) {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
   limits.max_header_bytes = static_cast<size_t>(cfg.gatehouse.max_header_bytes);
@@ -565,9 +581,10 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     }
     idle.erase(c.get());
     if (n <= 0) {
-      log::debug("connection closed before TLS", {{"client", c->remote_ip},
-                                                 {"error", wec ? wec.message() : std::to_string(n)},
-                                                 {"errno", errno}});
+      log::debug("connection closed before TLS",
+                 {{"client", c->remote_ip},
+                  {"error", wec ? wec.message() : std::to_string(n)},
+                  {"errno", errno}});
       c->finish();
       --connections;
       co_return;
@@ -936,7 +953,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   std::unique_ptr<UpstreamConn> up;
   http::ResponseHead resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    up = pool.take(key);
+    up = attempt == 0 ? pool.take(key) : nullptr;  // a retry always takes a fresh connection
     bool reused = up != nullptr;
     c.upstream_timed_out = false;
     if (!up) {

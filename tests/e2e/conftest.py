@@ -275,7 +275,8 @@ class Gateway:
         self.apps.mkdir(parents=True, exist_ok=True)
         self.port = conf.get("listen_port") or free_port()
         base = {"listen_port": self.port, "secret": SECRET, "app_path": str(self.apps),
-                "gatehouse": {"workers": 2}}
+                "gatehouse": {"workers": 2, "store": {"type": "embedded",
+                                                      "path": str(workdir / "gatehouse.db")}}}
         for k, v in conf.items():
             if k == "gatehouse":
                 base["gatehouse"].update(v)

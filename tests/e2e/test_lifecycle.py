@@ -163,3 +163,26 @@ def test_sigterm_finishes_in_flight_then_exits_zero(gateway_factory, origin):
 def test_ready_reports_shutdown(gateway_factory, origin):
     gw = gateway_factory(apis=[keyless_api("echo", "/echo/", origin.url)])
     assert requests.get(gw.url("/ready")).json()["status"] == "pass"
+
+
+def test_embedded_store_is_opened_and_reported(gateway_factory, origin):
+    gw = gateway_factory(apis=[keyless_api("echo", "/echo/", origin.url)])
+    body = requests.get(gw.url("/hello")).json()
+    assert body["details"]["store"]["status"] == "pass"
+    assert body["details"]["store"]["observedValue"] == "embedded"
+    db = gw.dir / "gatehouse.db"
+    assert db.exists()
+    assert (db.stat().st_mode & 0o077) == 0  # not readable by other users
+
+
+def test_store_errors_name_the_field(gateway_factory, tmp_path):
+    gw = gateway_factory(conf={"gatehouse": {"store": {"type": "embedded",
+                                                       "path": "/nonexistent-dir/x/gatehouse.db"}}},
+                         start=False)
+    gw.start(wait=False)
+    assert gw.proc.wait(timeout=10) != 0
+    assert "gatehouse.store.path" in gw.logs() and str(gw.conf_path) in gw.logs()
+    gw2 = gateway_factory(conf={"gatehouse": {"store": {"type": "redis"}}}, start=False)
+    gw2.start(wait=False)
+    assert gw2.proc.wait(timeout=10) != 0
+    assert "gatehouse.store.type" in gw2.logs()

@@ -36,8 +36,8 @@ struct Fixture : ::testing::Test {
   std::filesystem::path dir;
   config::GatewayConfig cfg;
   proxy::SnapshotHolder holder;
-  admin::ControlApi api{cfg, holder,
-                        admin::GatewayState{[] { return false; }, [] { return true; }}};
+  admin::ControlApi api{
+      cfg, holder, admin::GatewayState{[] { return false; }, [] { return true; }, nullptr, ""}};
 };
 }  // namespace
 

@@ -1,0 +1,22 @@
+// Storage key names, as Tyk lays them out (so that Tyk and Gatehouse can share a Redis).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace gh::store {
+
+inline std::string apikey_key(std::string_view key_hash) {
+  return "apikey-" + std::string(key_hash);
+}
+inline std::string quota_key(std::string_view key_hash, std::string_view scope = {}) {
+  return scope.empty() ? "quota-" + std::string(key_hash)
+                       : "quota-" + std::string(scope) + "-" + std::string(key_hash);
+}
+inline std::string rate_limit_key(std::string_view key_hash, std::string_view scope = {}) {
+  return scope.empty() ? "rate-limit-" + std::string(key_hash)
+                       : "rate-limit-" + std::string(scope) + "-" + std::string(key_hash);
+}
+inline std::string cert_key(std::string_view cert_id) { return "cert-raw-" + std::string(cert_id); }
+
+}  // namespace gh::store
