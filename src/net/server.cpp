@@ -948,6 +948,15 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     return http::error_response(status, msg);
   };
 
+  // More of the client's request body, under the read deadline; false when the client is gone.
+  auto read_client = [&]() -> awaitable<bool> {
+    c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
+    auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+    if (rec) co_return false;
+    c.in.commit(n);
+    co_return true;
+  };
+
   auto upstream_start = Clock::now();
   bool body_consumed = false;  // client body bytes already taken: no retry possible
   std::unique_ptr<UpstreamConn> up;
@@ -991,13 +1000,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           out.clear();
         }
         if (remaining == 0 || wec) break;
-        c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
-        auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
-        if (rec) {
-          client_gone = true;
-          break;
-        }
-        c.in.commit(n);
+        if ((client_gone = !co_await read_client())) break;
       }
     } else {
       http::ChunkedDecoder dec;
@@ -1033,13 +1036,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
             out.clear();
             if (wec) break;
           }
-          c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
-          auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
-          if (rec) {
-            client_gone = true;
-            break;
-          }
-          c.in.commit(n);
+          if ((client_gone = !co_await read_client())) break;
         } else if (out.size() > kWriteFlush) {
           wec = co_await up->stream.write(out);
           out.clear();

@@ -4,23 +4,9 @@
 
 #include "config/ciphers.h"
 #include "core/log.h"
+#include "tls/versions.h"
 
 namespace gh::tls {
-
-namespace {
-int proto_version(int tyk) {
-  switch (tyk) {
-    case 769:
-      return TLS1_VERSION;
-    case 770:
-      return TLS1_1_VERSION;
-    case 771:
-      return TLS1_2_VERSION;
-    default:
-      return TLS1_3_VERSION;
-  }
-}
-}  // namespace
 
 ClientTls::ClientTls(const config::GatewayConfig& cfg) : cfg_(cfg) {}
 
@@ -39,8 +25,8 @@ SSL_CTX* ClientTls::context_for(const apidef::Transport& t) {
 
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   SSL_CTX* c = ctx.get();
-  SSL_CTX_set_min_proto_version(c, proto_version(minv));
-  SSL_CTX_set_max_proto_version(c, proto_version(maxv));
+  SSL_CTX_set_min_proto_version(c, openssl_version(minv));
+  SSL_CTX_set_max_proto_version(c, openssl_version(maxv));
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   if (!ciphers.empty()) {
     std::string unknown;

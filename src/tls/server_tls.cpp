@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "tls/ticket_keys.h"
+#include "tls/versions.h"
 
 namespace gh::tls {
 
@@ -28,19 +29,6 @@ std::string openssl_error() {
   ERR_error_string_n(e, buf, sizeof buf);
   ERR_clear_error();
   return buf;
-}
-
-int proto_version(int tyk) {
-  switch (tyk) {
-    case 769:
-      return TLS1_VERSION;
-    case 770:
-      return TLS1_1_VERSION;
-    case 771:
-      return TLS1_2_VERSION;
-    default:
-      return TLS1_3_VERSION;
-  }
 }
 
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
@@ -141,8 +129,8 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) throw ConfigError("cannot create a TLS context: " + openssl_error());
   SSL_CTX* c = ctx.get();
-  SSL_CTX_set_min_proto_version(c, proto_version(h.min_version));
-  SSL_CTX_set_max_proto_version(c, proto_version(h.max_version));
+  SSL_CTX_set_min_proto_version(c, openssl_version(h.min_version));
+  SSL_CTX_set_max_proto_version(c, openssl_version(h.max_version));
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                              SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);

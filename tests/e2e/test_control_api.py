@@ -19,18 +19,6 @@ RELOAD_OK = {"status": "ok", "message": ""}
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
-# A module-wide origin (stopping one costs half a second); each test starts with it cleared.
-@pytest.fixture(scope="module")
-def _module_origin():
-    o = Origin("origin")
-    yield o
-    o.stop()
-
-
-@pytest.fixture
-def origin(_module_origin):
-    _module_origin.clear()
-    return _module_origin
 
 
 @pytest.fixture

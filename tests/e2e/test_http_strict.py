@@ -34,18 +34,6 @@ from conftest import (Gateway, Origin, RawClient, keyless_api, parse_responses, 
 HOST = "gw.test"
 
 
-# A module-wide origin (stopping one costs half a second); each test starts with it cleared.
-@pytest.fixture(scope="module")
-def _module_origin():
-    o = Origin("origin")
-    yield o
-    o.stop()
-
-
-@pytest.fixture
-def origin(_module_origin):
-    _module_origin.clear()
-    return _module_origin
 
 
 def req(head: str, body: bytes = b"") -> bytes:

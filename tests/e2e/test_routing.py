@@ -14,18 +14,6 @@ from conftest import (Gateway, Origin, RawClient, keyless_api, parse_responses, 
 PROXY_ERROR = {"error": "There was a problem proxying the request"}
 
 
-# A module-wide origin (stopping one costs half a second); each test starts with it cleared.
-@pytest.fixture(scope="module")
-def _module_origin():
-    o = Origin("origin")
-    yield o
-    o.stop()
-
-
-@pytest.fixture
-def origin(_module_origin):
-    _module_origin.clear()
-    return _module_origin
 
 
 @pytest.fixture(scope="module")
