@@ -107,6 +107,15 @@ bool ControlApi::owns(std::string_view path) const {
          path.substr(1) == cfg_.health_check_endpoint_name;
 }
 
+bool ControlApi::authorized(const AdminRequest& req) const {
+  return req.has_authorization && secret_equals(req.authorization, cfg_.secret);
+}
+
+AdminResult ControlApi::forbidden(const AdminRequest& req) {
+  log::warn("attempted administrative access with invalid or missing key", {{"path", req.path}});
+  return err(403, "Attempted administrative access with invalid or missing key!");
+}
+
 AdminResult ControlApi::health(const AdminRequest& req, bool ready) const {
   if (req.method != "GET") return err(405, "Method Not Allowed");
   if (ready) {
@@ -149,10 +158,7 @@ AdminResult ControlApi::handle(const AdminRequest& req) const {
   if (req.path.size() > 1 && req.path.substr(1) == cfg_.health_check_endpoint_name)
     return health(req, false);
 
-  if (!req.has_authorization || !secret_equals(req.authorization, cfg_.secret)) {
-    log::warn("attempted administrative access with invalid or missing key", {{"path", req.path}});
-    return err(403, "Attempted administrative access with invalid or missing key!");
-  }
+  if (!authorized(req)) return forbidden(req);
 
   std::string_view p = req.path;
   while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);

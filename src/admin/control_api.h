@@ -43,6 +43,9 @@ class ControlApi {
 
   // True when `path` belongs to the control API (/tyk/..., /hello, /ready).
   bool owns(std::string_view path) const;
+  // The X-Tyk-Authorization check (constant time), and Tyk's answer when it fails.
+  bool authorized(const AdminRequest& req) const;
+  static AdminResult forbidden(const AdminRequest& req);
   AdminResult handle(const AdminRequest& req) const;
 
  private:

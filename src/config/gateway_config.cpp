@@ -238,6 +238,8 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
   c.node_secret =
       resolve_secret(r.get_string("node_secret").value_or(""), secrets, "node_secret", file, env);
   c.hash_keys = r.get_bool("hash_keys").value_or(true);
+  if (!c.hash_keys)
+    c.warnings.push_back("hash_keys is false: keys are stored in the store as they are, not hashed");
   c.hash_key_function = r.get_string("hash_key_function").value_or("murmur64");
   if (c.hash_key_function.empty()) c.hash_key_function = "murmur64";
   static const char* kHashes[] = {"murmur32", "murmur64", "murmur128", "sha256"};
@@ -246,7 +248,17 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
   if (!known)
     r.fail("hash_key_function", "must be one of murmur64, murmur128, sha256, murmur32; got \"" +
                                     c.hash_key_function + "\"");
-  c.hash_key_function_fallback = r.get_string("hash_key_function_fallback").value_or("");
+  if (c.hash_key_function == "murmur32")
+    r.fail("hash_key_function",
+           "murmur32 is too short for new keys; list it in hash_key_function_fallback to read "
+           "keys migrated from Tyk, and use murmur64, murmur128 or sha256 here");
+  c.hash_key_function_fallback =
+      r.get_string_list("hash_key_function_fallback").value_or(std::vector<std::string>{});
+  for (const auto& f : c.hash_key_function_fallback) {
+    bool ok = false;
+    for (const char* h : kHashes) ok = ok || f == h;
+    if (!ok) r.fail("hash_key_function_fallback", "unknown hash function \"" + f + "\"");
+  }
   c.enable_hashed_keys_listing = r.get_bool("enable_hashed_keys_listing").value_or(false);
   c.min_token_length = positive_int(r, "min_token_length", 3, 0, 4096);
   if (c.min_token_length == 0) c.min_token_length = 3;

@@ -95,7 +95,7 @@ struct GatewayConfig {
   std::string node_secret;
   bool hash_keys = true;
   std::string hash_key_function = "murmur64";
-  std::string hash_key_function_fallback;
+  std::vector<std::string> hash_key_function_fallback;
   bool enable_hashed_keys_listing = false;
   int min_token_length = 3;
   bool allow_master_keys = false;

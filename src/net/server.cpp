@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <boost/json.hpp>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <chrono>
@@ -19,6 +20,10 @@
 #include <vector>
 
 #include "admin/control_api.h"
+#include "admin/keys_api.h"
+#include "auth/session.h"
+#include "auth/token_source.h"
+#include "store/keyspace.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/chunked.h"
@@ -47,6 +52,7 @@ constexpr size_t kReadChunk = 16384;
 constexpr size_t kWriteFlush = 65536;
 constexpr size_t kMaxAdminBody = 10u << 20;
 constexpr size_t kPoolPerKey = 256;
+constexpr size_t kSessionCacheSize = 100000;
 
 const char* const kProxyError = "There was a problem proxying the request";
 const char* const kTimeoutError = "Upstream service reached hard timeout.";
@@ -262,6 +268,8 @@ class Gateway {
   std::atomic<bool> loaded{false};
   std::unique_ptr<store::Store> store;
   admin::ControlApi control;
+  admin::KeysApi keys;
+  auth::KeyHashing hashing;
   http::ParseLimits limits;
 
  private:
@@ -297,6 +305,10 @@ class Worker {
   awaitable<void> housekeeping_loop();
 
   awaitable<bool> handle(ClientConn& c, http::RequestHead& req);
+  // nullopt when the token admits the request, else the status and Tyk's message.
+  awaitable<std::optional<std::pair<int, const char*>>> check_token(const http::RequestHead& req,
+                                                                    const apidef::ApiSpec& spec);
+  awaitable<std::shared_ptr<const auth::Session>> session_for(const std::string& storage_id);
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -320,6 +332,11 @@ class Worker {
   tcp::resolver resolver;
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
+  struct CachedSession {
+    std::shared_ptr<const auth::Session> session;
+    uint64_t epoch = 0;
+  };
+  std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
   size_t connections = 0;
   bool draining = false;
   std::thread thread;
@@ -357,7 +374,9 @@ Gateway::Gateway(const config::GatewayConfig& c)
       control(
           c, snapshots,
           admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
-                              [this] { return store->healthy(); }, c.gatehouse.store_type}) {
+                              [this] { return store->healthy(); }, c.gatehouse.store_type}),
+      keys(c, *store),
+      hashing(admin::key_hashing(c)) {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
   limits.max_header_bytes = static_cast<size_t>(cfg.gatehouse.max_header_bytes);
@@ -687,6 +706,11 @@ void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Excha
   r.method = req.method;
   r.host = req.host;
   r.path = req.path;
+  // A key id in a control API path is a credential: never logged.
+  if (c.kind == ListenerKind::kControl || ex.api_id.empty()) {
+    std::string_view p = req.path;
+    if (p.rfind("/tyk/keys/", 0) == 0 && p != "/tyk/keys/create") r.path = "/tyk/keys/{redacted}";
+  }
   r.api_id = ex.api_id;
   r.status = ex.status;
   r.bytes_out = ex.bytes_out;
@@ -745,6 +769,49 @@ awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size
   co_return 0;
 }
 
+awaitable<std::shared_ptr<const auth::Session>> Worker::session_for(const std::string& sid) {
+  uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
+  if (auto it = sessions.find(sid); it != sessions.end()) {
+    if (it->second.epoch == epoch) co_return it->second.session;
+    sessions.erase(it);
+  }
+  auto value = co_await gw.store->get(store::apikey_key(sid));
+  if (!value) co_return nullptr;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(*value, ec);
+  if (ec) co_return nullptr;
+  auto s = auth::parse_session(v);
+  if (!s) co_return nullptr;
+  auto ptr = std::make_shared<const auth::Session>(std::move(s.value()));
+  if (sessions.size() > kSessionCacheSize) sessions.clear();
+  sessions[sid] = CachedSession{ptr, epoch};
+  co_return ptr;
+}
+
+awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
+    const http::RequestHead& req, const apidef::ApiSpec& spec) {
+  using Denial = std::optional<std::pair<int, const char*>>;
+  auto found = auth::find_token(req, spec.token);
+  if (found.place == auth::TokenPlace::kNone)
+    co_return Denial{{401, "Authorization field missing"}};
+  // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
+  std::shared_ptr<const auth::Session> session;
+  for (const auto& sid :
+       auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
+    session = co_await session_for(sid);
+    if (session) break;
+  }
+  if (!session) co_return Denial{{403, "Access to this API has been disallowed"}};
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  if (session->expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
+  if (session->is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
+  if (!session->grants(spec.api_id, gw.cfg.allow_master_keys))
+    co_return Denial{{403, "Access to this API has been disallowed"}};
+  co_return Denial{};
+}
+
 awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   Exchange ex;
   ex.start = Clock::now();
@@ -766,7 +833,14 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
     co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
   }
   ex.api_id = spec->api_id;
-  if (spec->auth != apidef::AuthKind::kKeyless) {
+  if (spec->auth == apidef::AuthKind::kAuthToken) {
+    auto denied = co_await check_token(req, *spec);
+    if (denied) {
+      ex.error = denied->second;
+      co_return co_await respond(c, req, http::error_response(denied->first, denied->second), ex,
+                                 false);
+    }
+  } else if (spec->auth != apidef::AuthKind::kKeyless) {
     // Authentication methods arrive with their own middleware; until then such an API is closed.
     ex.error = "authentication method not available";
     co_return co_await respond(c, req, http::error_response(401, "Authorization field missing"), ex,
@@ -811,7 +885,16 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
       ar.has_authorization = true;
     }
   }
-  auto result = gw.control.handle(ar);
+  admin::AdminResult result;
+  if (admin::KeysApi::owns(path)) {
+    if (gw.control.authorized(ar)) {
+      result = co_await gw.keys.handle(ar);
+    } else {
+      result = admin::ControlApi::forbidden(ar);
+    }
+  } else {
+    result = gw.control.handle(ar);
+  }
   if (result.reload != admin::ReloadMode::kNone) {
     if (result.reload == admin::ReloadMode::kBlock) {
       auto waiter = std::make_shared<asio::steady_timer>(ioc, Clock::time_point::max());
@@ -896,7 +979,14 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
   head += ' ';
-  head += proxy::upstream_target(spec, path, req.query, req.has_query);
+  const bool strip = spec.strip_auth_data && spec.auth == apidef::AuthKind::kAuthToken;
+  if (strip && spec.token.use_param && req.has_query) {
+    std::string q = auth::strip_query_param(
+        req.query, spec.token.param_name.empty() ? spec.token.header_name : spec.token.param_name);
+    head += proxy::upstream_target(spec, path, q, !q.empty());
+  } else {
+    head += proxy::upstream_target(spec, path, req.query, req.has_query);
+  }
   head += " HTTP/1.1\r\nHost: ";
   head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
   head += "\r\n";
@@ -910,6 +1000,17 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (!xff.empty()) xff += ", ";
       xff.append(h.value);
       continue;
+    }
+    if (strip) {
+      // The credential never reaches the upstream, wherever it was sent.
+      if (spec.token.use_header && iequals(h.name, spec.token.header_name)) continue;
+      if (spec.token.use_cookie && iequals(h.name, "cookie")) {
+        auto rest = auth::strip_cookie(h.value, spec.token.cookie_name.empty()
+                                                    ? spec.token.header_name
+                                                    : spec.token.cookie_name);
+        if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
+        continue;
+      }
     }
     head.append(h.name);
     head += ": ";

@@ -1,0 +1,293 @@
+#include "admin/keys_api.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+
+#include "auth/session.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/keyspace.h"
+
+namespace gh::admin {
+
+namespace json = boost::json;
+using boost::asio::awaitable;
+
+std::atomic<uint64_t>& key_epoch() {
+  static std::atomic<uint64_t> epoch{1};
+  return epoch;
+}
+
+auth::KeyHashing key_hashing(const config::GatewayConfig& cfg) {
+  auth::KeyHashing h;
+  h.enabled = cfg.hash_keys;
+  h.function = parse_key_hash(cfg.hash_key_function).value_or(KeyHash::kMurmur64);
+  for (const auto& f : cfg.hash_key_function_fallback) {
+    if (auto k = parse_key_hash(f)) h.fallbacks.push_back(*k);
+  }
+  return h;
+}
+
+namespace {
+
+AdminResult reply(int status, const json::value& v) {
+  http::Response r;
+  r.status = status;
+  r.body = json::serialize(v);
+  return AdminResult{std::move(r), ReloadMode::kNone};
+}
+AdminResult err(int status, std::string_view msg) {
+  return AdminResult{http::status_response(status, "error", msg), ReloadMode::kNone};
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The key id from the path: percent-decoded (a base64 token may hold '/', '+' and '='), and
+// refused when it holds controls or is absurdly long.
+std::optional<std::string> decode_id(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) return std::nullopt;
+      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  if (out.empty() || out.size() > 1024) return std::nullopt;
+  for (unsigned char c : out) {
+    if (c < 0x21 || c == 0x7f) return std::nullopt;
+  }
+  return out;
+}
+
+bool is_hex(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (hexval(c) < 0) return false;
+  }
+  return true;
+}
+
+// The body as a session; nullopt after filling `failure`.
+std::optional<auth::Session> parse_body(std::string_view body, AdminResult* failure) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    *failure = err(400, "Request malformed");
+    return std::nullopt;
+  }
+  auto s = auth::parse_session(v);
+  if (!s) {
+    *failure = err(400, "Request malformed");
+    return std::nullopt;
+  }
+  return std::move(s.value());
+}
+
+}  // namespace
+
+KeysApi::KeysApi(const config::GatewayConfig& cfg, store::Store& store)
+    : cfg_(cfg), store_(store), hashing_(key_hashing(cfg)) {}
+
+awaitable<AdminResult> KeysApi::handle(const AdminRequest& req) {
+  std::string_view p = req.path;
+  while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  std::string_view rest = p.size() > 9 ? p.substr(10) : std::string_view();  // after /tyk/keys/
+  if (rest.empty()) {
+    if (req.method == "GET") {
+      AdminResult r = co_await list(req);
+      co_return r;
+    }
+    if (req.method == "POST") {
+      AdminResult r = co_await create(req, "", false);
+      co_return r;
+    }
+    co_return err(405, "Method not supported");
+  }
+  if (rest == "create") {
+    if (req.method != "POST") co_return err(405, "Method not supported");
+    {
+      AdminResult r = co_await create(req, "", true);
+      co_return r;
+    }
+  }
+  if (rest == "preview" || rest.rfind("policy/", 0) == 0)
+    co_return err(501, "Policies are not available in this version");
+  if (rest.find('/') != std::string_view::npos) co_return err(404, "Not found");
+  auto id = decode_id(rest);
+  if (!id) co_return err(400, "Invalid key ID");
+  if (req.method == "GET") {
+    AdminResult r = co_await get(req, *id);
+    co_return r;
+  }
+  if (req.method == "POST") {
+    AdminResult r = co_await create(req, *id, false);
+    co_return r;
+  }
+  if (req.method == "PUT") {
+    AdminResult r = co_await update(req, *id);
+    co_return r;
+  }
+  if (req.method == "DELETE") {
+    AdminResult r = co_await remove(req, *id);
+    co_return r;
+  }
+  co_return err(405, "Method not supported");
+}
+
+awaitable<std::string> KeysApi::find(const AdminRequest& req, const std::string& id,
+                                     std::string* value) {
+  bool hashed = !query_param(req.query, "hashed").empty();
+  std::vector<std::string> ids;
+  if (hashed) {
+    if (!is_hex(id)) co_return std::string();
+    ids.push_back(to_lower(id));
+  } else {
+    ids = auth::lookup_ids(id, query_param(req.query, "org_id"), cfg_.hash_key_function, hashing_);
+  }
+  for (const auto& sid : ids) {
+    auto v = co_await store_.get(store::apikey_key(sid));
+    if (v) {
+      if (value) *value = std::move(*v);
+      co_return sid;
+    }
+  }
+  co_return std::string();
+}
+
+awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string custom_id,
+                                       bool require_rights) {
+  AdminResult failure;
+  auto session = parse_body(req.body, &failure);
+  if (!session) co_return failure;
+  if (!custom_id.empty() && custom_id.size() < static_cast<size_t>(cfg_.min_token_length)) {
+    co_return err(400, "custom key ID length " + std::to_string(custom_id.size()) +
+                           " is less than min_token_length (" +
+                           std::to_string(cfg_.min_token_length) +
+                           "); the key would be unreachable at auth time. Use an ID of at least "
+                           "min_token_length characters, or lower min_token_length in the "
+                           "gateway configuration.");
+  }
+  if (session->api_ids.empty() && !cfg_.allow_master_keys) {
+    if (require_rights)
+      co_return err(400,
+                    "Failed to create key, keys must have at least one Access Rights record set.");
+    co_return err(500, "Failed to create key, ensure security settings are correct.");
+  }
+  std::string token = auth::generate_token(session->org_id, custom_id, cfg_.hash_key_function);
+  std::string sid = auth::storage_id(token, hashing_);
+  auto& raw = session->raw;
+  auto now = now_s();
+  raw["last_updated"] = std::to_string(now);
+  raw["date_created"] = log::now_rfc3339();
+  if (auto it = raw.find("quota_renewal_rate"); it != raw.end() && it->value().is_number())
+    raw["quota_renews"] = now + static_cast<int64_t>(it->value().to_number<double>());
+  if (!co_await store_.set(store::apikey_key(sid), json::serialize(raw), 0))
+    co_return err(500, "Failed to create key, ensure security settings are correct.");
+  co_await store_.del(store::quota_key(sid));  // a (re)created key starts with a full quota
+  key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  log::info("key added",
+            {{"key_hash", cfg_.hash_keys ? sid : std::string("-")}, {"org_id", session->org_id}});
+  json::object o;
+  o["key"] = token;
+  o["status"] = "ok";
+  o["action"] = "added";
+  if (cfg_.hash_keys) o["key_hash"] = sid;
+  co_return reply(200, o);
+}
+
+awaitable<AdminResult> KeysApi::get(const AdminRequest& req, const std::string& id) {
+  if (!query_param(req.query, "hashed").empty() && !cfg_.hash_keys)
+    co_return err(400, "Key requested by hash but key hashing is not enabled");
+  std::string value;
+  auto sid = co_await find(req, id, &value);
+  if (sid.empty()) co_return err(404, "Key not found");
+  boost::system::error_code ec;
+  auto v = json::parse(value, ec);
+  if (ec || !v.is_object()) co_return err(500, "Stored session is not valid JSON");
+  auto& o = v.as_object();
+  // A basic-auth password never leaves the gateway, hashed or not.
+  if (auto it = o.find("basic_auth_data"); it != o.end() && it->value().is_object())
+    it->value().as_object()["password"] = "";
+  if (auto q = co_await store_.get(store::quota_key(sid))) {
+    if (auto it = o.find("quota_max"); it != o.end() && it->value().is_number()) {
+      auto used = std::strtoll(q->c_str(), nullptr, 10);
+      auto max = static_cast<int64_t>(it->value().to_number<double>());
+      if (max >= 0) o["quota_remaining"] = std::max<int64_t>(0, max - used);
+    }
+  }
+  co_return reply(200, v);
+}
+
+awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::string& id) {
+  std::string old_value;
+  auto sid = co_await find(req, id, &old_value);
+  if (sid.empty()) co_return err(404, "Key is not found");
+  AdminResult failure;
+  auto session = parse_body(req.body, &failure);
+  if (!session) co_return failure;
+  if (session->api_ids.empty() && !cfg_.allow_master_keys)
+    co_return err(500, "Failed to create key, ensure security settings are correct.");
+  bool suppress = query_param(req.query, "suppress_reset") == "1";
+  boost::system::error_code ec;
+  auto old = json::parse(old_value, ec);
+  auto& raw = session->raw;
+  if (!ec && old.is_object()) {
+    const auto& oo = old.as_object();
+    if (auto it = oo.find("date_created"); it != oo.end()) raw["date_created"] = it->value();
+    if (suppress) {
+      for (const char* f : {"quota_renews", "last_updated"}) {
+        if (auto it = oo.find(f); it != oo.end()) raw[f] = it->value();
+      }
+    }
+  }
+  if (!suppress) raw["last_updated"] = std::to_string(now_s());
+  if (!co_await store_.set(store::apikey_key(sid), json::serialize(raw), 0))
+    co_return err(500, "Failed to create key, ensure security settings are correct.");
+  if (!suppress) co_await store_.del(store::quota_key(sid));
+  key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  json::object o;
+  o["key"] = id;
+  o["status"] = "ok";
+  o["action"] = "modified";
+  co_return reply(200, o);
+}
+
+awaitable<AdminResult> KeysApi::remove(const AdminRequest& req, const std::string& id) {
+  auto sid = co_await find(req, id, nullptr);
+  if (sid.empty()) co_return err(404, "There is no such key found");
+  if (!co_await store_.del(store::apikey_key(sid))) co_return err(400, "Failed to remove the key");
+  co_await store_.del(store::quota_key(sid));
+  key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  json::object o;
+  o["key"] = id;
+  o["status"] = "ok";
+  o["action"] = "deleted";
+  co_return reply(200, o);
+}
+
+awaitable<AdminResult> KeysApi::list(const AdminRequest& req) {
+  if (cfg_.hash_keys && !cfg_.enable_hashed_keys_listing)
+    co_return err(404, "Hashed key listing is disabled in config (enable_hashed_keys_listing)");
+  auto keys = co_await store_.scan("apikey-");
+  json::array out;
+  for (auto& k : keys) out.emplace_back(k.substr(7));
+  json::object o;
+  o["keys"] = std::move(out);
+  co_return reply(200, o);
+}
+
+}  // namespace gh::admin

@@ -1,0 +1,47 @@
+// The keys part of the control API (/tyk/keys...), on the Store. Coroutines, because the store
+// may be remote; everything else about it is sans I/O like ControlApi.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+
+#include "admin/control_api.h"
+#include "auth/token.h"
+#include "store/store.h"
+
+namespace gh::admin {
+
+// Bumped on every key change; per-worker session caches drop entries from older epochs, so a
+// deleted or changed key stops working at once on every worker.
+std::atomic<uint64_t>& key_epoch();
+
+auth::KeyHashing key_hashing(const config::GatewayConfig& cfg);
+
+class KeysApi {
+ public:
+  KeysApi(const config::GatewayConfig& cfg, store::Store& store);
+
+  static bool owns(std::string_view path) {
+    return path == "/tyk/keys" || path.rfind("/tyk/keys/", 0) == 0;
+  }
+  // `req` must already have passed the control API's secret check.
+  boost::asio::awaitable<AdminResult> handle(const AdminRequest& req);
+
+ private:
+  boost::asio::awaitable<AdminResult> create(const AdminRequest& req, std::string custom_id,
+                                             bool require_rights);
+  boost::asio::awaitable<AdminResult> get(const AdminRequest& req, const std::string& id);
+  boost::asio::awaitable<AdminResult> update(const AdminRequest& req, const std::string& id);
+  boost::asio::awaitable<AdminResult> remove(const AdminRequest& req, const std::string& id);
+  boost::asio::awaitable<AdminResult> list(const AdminRequest& req);
+  // The storage id under which `id` (a token, a custom id or, with hashed=true, a hash) is
+  // stored, or "" when there is none.
+  boost::asio::awaitable<std::string> find(const AdminRequest& req, const std::string& id,
+                                           std::string* value);
+
+  const config::GatewayConfig& cfg_;
+  store::Store& store_;
+  auth::KeyHashing hashing_;
+};
+
+}  // namespace gh::admin

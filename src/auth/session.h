@@ -1,0 +1,28 @@
+// Session: Tyk's SessionState, kept as the JSON object it was given (so unknown fields survive
+// a round trip) plus the fields the request path reads, parsed once.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace gh::auth {
+
+struct Session {
+  boost::json::object raw;
+  std::string org_id;
+  int64_t expires = 0;  // unix seconds; 0 or -1 = never
+  bool is_inactive = false;
+  std::vector<std::string> api_ids;  // keys of access_rights
+
+  bool expired(int64_t now) const { return expires > 0 && expires < now; }
+  bool grants(std::string_view api_id, bool allow_master_keys) const;
+};
+
+// Validates the types of the fields Gatehouse reads; "malformed: ..." on a wrong type.
+Result<Session> parse_session(const boost::json::value& v);
+
+}  // namespace gh::auth

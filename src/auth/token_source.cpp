@@ -1,0 +1,101 @@
+#include "auth/token_source.h"
+
+#include "core/util.h"
+
+namespace gh::auth {
+
+namespace {
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& src) {
+  FoundToken f;
+  if (src.use_header) {
+    auto v = trim(req.get(src.header_name));
+    if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) v = trim(v.substr(7));
+    if (!v.empty()) {
+      f.token = std::string(v);
+      f.place = TokenPlace::kHeader;
+      return f;
+    }
+  }
+  if (src.use_param && req.has_query) {
+    std::string_view name = src.param_name.empty() ? std::string_view(src.header_name)
+                                                   : std::string_view(src.param_name);
+    for (auto part : split(req.query, '&')) {
+      auto eq = part.find('=');
+      if (url_decode(part.substr(0, eq)) != name || eq == std::string_view::npos) continue;
+      auto v = url_decode(part.substr(eq + 1));
+      if (!v.empty()) {
+        f.token = std::move(v);
+        f.place = TokenPlace::kQuery;
+        return f;
+      }
+    }
+  }
+  if (src.use_cookie) {
+    std::string_view name = src.cookie_name.empty() ? std::string_view(src.header_name)
+                                                    : std::string_view(src.cookie_name);
+    for (const auto& h : req.headers) {
+      if (!iequals(h.name, "cookie")) continue;
+      for (auto part : split(h.value, ';')) {
+        auto p = trim(part);
+        auto eq = p.find('=');
+        if (eq == std::string_view::npos || p.substr(0, eq) != name) continue;
+        auto v = p.substr(eq + 1);
+        if (!v.empty()) {
+          f.token = std::string(v);
+          f.place = TokenPlace::kCookie;
+          return f;
+        }
+      }
+    }
+  }
+  return f;
+}
+
+std::string strip_query_param(std::string_view query, std::string_view name) {
+  std::string out;
+  for (auto part : split(query, '&')) {
+    auto eq = part.find('=');
+    if (url_decode(part.substr(0, eq)) == name) continue;
+    if (part.empty()) continue;
+    if (!out.empty()) out += '&';
+    out.append(part);
+  }
+  return out;
+}
+
+std::string strip_cookie(std::string_view cookie_header, std::string_view name) {
+  std::string out;
+  for (auto part : split(cookie_header, ';')) {
+    auto p = trim(part);
+    if (p.empty()) continue;
+    auto eq = p.find('=');
+    if (p.substr(0, eq) == name) continue;
+    if (!out.empty()) out += "; ";
+    out.append(p);
+  }
+  return out;
+}
+
+}  // namespace gh::auth
