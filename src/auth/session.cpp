@@ -21,9 +21,9 @@ Result<Session> parse_session(const json::value& v) {
   auto bad = [](const char* f, const char* what) {
     return Error{std::string("malformed: ") + f + ": expected " + what};
   };
-  for (const char* f : {"rate", "per", "allowance", "quota_max", "quota_remaining",
-                        "quota_renewal_rate", "quota_renews", "expires", "throttle_interval",
-                        "throttle_retry_limit"}) {
+  for (const char* f :
+       {"rate", "per", "allowance", "quota_max", "quota_remaining", "quota_renewal_rate",
+        "quota_renews", "expires", "throttle_interval", "throttle_retry_limit"}) {
     auto it = s.raw.find(f);
     if (it != s.raw.end() && !it->value().is_number() && !it->value().is_null())
       return bad(f, "a number");
@@ -45,8 +45,8 @@ Result<Session> parse_session(const json::value& v) {
     for (const auto& e : it->value().as_array())
       if (!e.is_string()) return bad(f, "an array of strings");
   }
-  if (auto it = s.raw.find("meta_data"); it != s.raw.end() && !it->value().is_null() &&
-                                         !it->value().is_object())
+  if (auto it = s.raw.find("meta_data");
+      it != s.raw.end() && !it->value().is_null() && !it->value().is_object())
     return bad("meta_data", "an object");
   if (auto it = s.raw.find("org_id"); it != s.raw.end() && it->value().is_string())
     s.org_id = std::string(it->value().as_string());

@@ -28,9 +28,9 @@ struct TokenInfo {
 TokenInfo parse_token(std::string_view token);
 
 struct KeyHashing {
-  bool enabled = true;               // hash_keys
+  bool enabled = true;                    // hash_keys
   KeyHash function = KeyHash::kMurmur64;  // hash_key_function
-  std::vector<KeyHash> fallbacks;    // hash_key_function_fallback (reading migrated keys)
+  std::vector<KeyHash> fallbacks;         // hash_key_function_fallback (reading migrated keys)
 };
 
 // The storage id of a token: its hash (under the algorithm named in a JSON token, else the

@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <boost/json.hpp>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -23,7 +23,6 @@
 #include "admin/keys_api.h"
 #include "auth/session.h"
 #include "auth/token_source.h"
-#include "store/keyspace.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "http/chunked.h"
@@ -34,6 +33,7 @@
 #include "proxy/router.h"
 #include "proxy/snapshot.h"
 #include "store/embedded_store.h"
+#include "store/keyspace.h"
 #include "tls/client_tls.h"
 #include "tls/server_tls.h"
 
@@ -1005,9 +1005,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       // The credential never reaches the upstream, wherever it was sent.
       if (spec.token.use_header && iequals(h.name, spec.token.header_name)) continue;
       if (spec.token.use_cookie && iequals(h.name, "cookie")) {
-        auto rest = auth::strip_cookie(h.value, spec.token.cookie_name.empty()
-                                                    ? spec.token.header_name
-                                                    : spec.token.cookie_name);
+        auto rest =
+            auth::strip_cookie(h.value, spec.token.cookie_name.empty() ? spec.token.header_name
+                                                                       : spec.token.cookie_name);
         if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
         continue;
       }
