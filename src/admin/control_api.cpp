@@ -83,6 +83,12 @@ std::string app_file(const config::GatewayConfig& cfg, std::string_view id, bool
 
 }  // namespace
 
+std::string redact_path(std::string_view p) {
+  if (p.rfind("/tyk/keys/", 0) == 0 && p != "/tyk/keys/create" && p != "/tyk/keys/create/")
+    return "/tyk/keys/{redacted}";
+  return std::string(p);
+}
+
 std::string query_param(std::string_view query, std::string_view name, bool* present) {
   if (present) *present = false;
   for (auto part : split(query, '&')) {
@@ -112,7 +118,8 @@ bool ControlApi::authorized(const AdminRequest& req) const {
 }
 
 AdminResult ControlApi::forbidden(const AdminRequest& req) {
-  log::warn("attempted administrative access with invalid or missing key", {{"path", req.path}});
+  log::warn("attempted administrative access with invalid or missing key",
+            {{"path", redact_path(req.path)}});
   return err(403, "Attempted administrative access with invalid or missing key!");
 }
 

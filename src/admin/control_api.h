@@ -61,6 +61,9 @@ class ControlApi {
   GatewayState state_;
 };
 
+// A control API path fit for a log line: key ids (credentials) replaced.
+std::string redact_path(std::string_view normalised_path);
+
 // Value of `name` in a query string (no percent-decoding of names; values are decoded).
 std::string query_param(std::string_view query, std::string_view name, bool* present = nullptr);
 

@@ -134,6 +134,10 @@ awaitable<AdminResult> KeysApi::handle(const AdminRequest& req) {
     co_return r;
   }
   if (req.method == "POST") {
+    // A custom id names a key, never a path: no separators, no dot segments.
+    if (id->find('/') != std::string::npos || id->find('\\') != std::string::npos ||
+        id->find("..") != std::string::npos)
+      co_return err(400, "Invalid key ID");
     AdminResult r = co_await create(req, *id, false);
     co_return r;
   }
@@ -233,12 +237,13 @@ awaitable<AdminResult> KeysApi::get(const AdminRequest& req, const std::string& 
 }
 
 awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::string& id) {
-  std::string old_value;
-  auto sid = co_await find(req, id, &old_value);
-  if (sid.empty()) co_return err(404, "Key is not found");
+  // As in Tyk: the body is read before the key is looked up.
   AdminResult failure;
   auto session = parse_body(req.body, &failure);
   if (!session) co_return failure;
+  std::string old_value;
+  auto sid = co_await find(req, id, &old_value);
+  if (sid.empty()) co_return err(404, "Key is not found");
   if (session->api_ids.empty() && !cfg_.allow_master_keys)
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   bool suppress = query_param(req.query, "suppress_reset") == "1";

@@ -706,10 +706,14 @@ void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Excha
   r.method = req.method;
   r.host = req.host;
   r.path = req.path;
-  // A key id in a control API path is a credential: never logged.
-  if (c.kind == ListenerKind::kControl || ex.api_id.empty()) {
-    std::string_view p = req.path;
-    if (p.rfind("/tyk/keys/", 0) == 0 && p != "/tyk/keys/create") r.path = "/tyk/keys/{redacted}";
+  // A key id in a control API path is a credential: never logged, however it is spelt.
+  std::string redacted;
+  if (ex.api_id.empty() && req.path.find("keys") != std::string_view::npos) {
+    std::string norm;
+    if (proxy::normalise_path(req.path, norm)) {
+      redacted = admin::redact_path(norm);
+      r.path = redacted;
+    }
   }
   r.api_id = ex.api_id;
   r.status = ex.status;
@@ -805,8 +809,9 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  if (session->expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
+  // Tyk checks an inactive key before an expired one.
   if (session->is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
+  if (session->expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
   if (!session->grants(spec.api_id, gw.cfg.allow_master_keys))
     co_return Denial{{403, "Access to this API has been disallowed"}};
   co_return Denial{};
