@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <boost/json.hpp>
+#include <string>
 
 #include "core/util.h"
 
@@ -47,41 +48,57 @@ std::string generate_token(std::string_view org_id, std::string_view id,
   return base64_encode(boost::json::serialize(o));
 }
 
+namespace {
+// The value of a top-level string field in the flat JSON object Tyk's tokens hold. Tokens are
+// parsed on every request, so this avoids building a JSON document; anything unexpected (escapes,
+// nesting) makes it give up, and the token is then treated as not being a JSON token.
+bool flat_string_field(std::string_view json, std::string_view key, std::string* out) {
+  std::string pat = "\"";
+  pat.append(key);
+  pat += "\":";
+  size_t pos = json.find(pat);
+  if (pos == std::string_view::npos) return false;
+  pos += pat.size();
+  while (pos < json.size() && json[pos] == ' ') ++pos;
+  if (pos >= json.size() || json[pos] != '"') return false;
+  size_t end = json.find('"', pos + 1);
+  if (end == std::string_view::npos) return false;
+  std::string_view v = json.substr(pos + 1, end - pos - 1);
+  if (v.find('\\') != std::string_view::npos) return false;
+  out->assign(v);
+  return true;
+}
+
+KeyHash algo_for(const TokenInfo& info, const KeyHashing& h) {
+  if (info.json && !info.algo.empty()) {
+    if (auto a = parse_key_hash(info.algo)) return *a;
+  }
+  return h.function;
+}
+}  // namespace
+
 TokenInfo parse_token(std::string_view token) {
   TokenInfo t;
   if (token.size() < 8 || token.substr(0, 2) != "ey") return t;
   auto raw = base64_decode(token);
-  if (!raw) return t;
-  boost::system::error_code ec;
-  auto v = boost::json::parse(*raw, ec);
-  if (ec || !v.is_object()) return t;
-  const auto& o = v.as_object();
-  auto get = [&](const char* k) -> std::string {
-    auto it = o.find(k);
-    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-  };
+  if (!raw || raw->size() < 2 || raw->front() != '{' || raw->back() != '}') return t;
+  if (!flat_string_field(*raw, "h", &t.algo)) return t;
+  flat_string_field(*raw, "org", &t.org);
+  flat_string_field(*raw, "id", &t.id);
   t.json = true;
-  t.org = get("org");
-  t.id = get("id");
-  t.algo = get("h");
   return t;
 }
 
 std::string storage_id(std::string_view token, const KeyHashing& h) {
   if (!h.enabled) return std::string(token);
-  auto info = parse_token(token);
-  KeyHash algo = h.function;
-  if (info.json && !info.algo.empty()) {
-    if (auto a = parse_key_hash(info.algo)) algo = *a;
-  }
-  return hash_key(token, algo);
+  return hash_key(token, algo_for(parse_token(token), h));
 }
 
 std::vector<std::string> lookup_ids(std::string_view token, std::string_view org_id,
                                     std::string_view hash_function, const KeyHashing& h) {
   std::vector<std::string> out;
-  out.push_back(storage_id(token, h));
   auto info = parse_token(token);
+  out.push_back(h.enabled ? hash_key(token, algo_for(info, h)) : std::string(token));
   if (!info.json && !hash_function.empty()) {
     // A custom key presented by its raw id: stored under the token made from it.
     out.push_back(storage_id(generate_token(org_id, token, hash_function), h));
