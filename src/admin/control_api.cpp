@@ -34,29 +34,6 @@ AdminResult modified(std::string_view key, std::string_view action) {
   return json_reply(200, o);
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // A Tyk Classic-shaped view of an OAS API, for GET /tyk/apis.
 json::value classic_view(const apidef::ApiSpec& s) {
   if (!s.is_oas) return s.definition;
@@ -96,7 +73,8 @@ std::string query_param(std::string_view query, std::string_view name, bool* pre
     auto k = part.substr(0, eq);
     if (k == name) {
       if (present) *present = true;
-      return eq == std::string_view::npos ? std::string() : percent_decode(part.substr(eq + 1));
+      return eq == std::string_view::npos ? std::string()
+                                          : percent_decode(part.substr(eq + 1), true);
     }
   }
   return {};

@@ -46,21 +46,15 @@ int64_t now_s() {
       .count();
 }
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The key id from the path: percent-decoded (a base64 token may hold '/', '+' and '='), and
 // refused when it holds controls or is absurdly long.
 std::optional<std::string> decode_id(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
-      if (i + 2 >= s.size() || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) return std::nullopt;
-      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      if (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+        return std::nullopt;
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
       out += s[i];
@@ -76,7 +70,7 @@ std::optional<std::string> decode_id(std::string_view s) {
 bool is_hex(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (hexval(c) < 0) return false;
+    if (hex_value(c) < 0) return false;
   }
   return true;
 }

@@ -5,27 +5,10 @@
 namespace gh::auth {
 
 namespace {
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-std::string url_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
+std::string percent_decode_q(std::string_view s) { return percent_decode(s, true); }
 }  // namespace
+
+namespace {}  // namespace
 
 FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& src) {
   FoundToken f;
@@ -43,8 +26,8 @@ FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& s
                                                    : std::string_view(src.param_name);
     for (auto part : split(req.query, '&')) {
       auto eq = part.find('=');
-      if (url_decode(part.substr(0, eq)) != name || eq == std::string_view::npos) continue;
-      auto v = url_decode(part.substr(eq + 1));
+      if (percent_decode_q(part.substr(0, eq)) != name || eq == std::string_view::npos) continue;
+      auto v = percent_decode_q(part.substr(eq + 1));
       if (!v.empty()) {
         f.token = std::move(v);
         f.place = TokenPlace::kQuery;
@@ -77,7 +60,7 @@ std::string strip_query_param(std::string_view query, std::string_view name) {
   std::string out;
   for (auto part : split(query, '&')) {
     auto eq = part.find('=');
-    if (url_decode(part.substr(0, eq)) == name) continue;
+    if (percent_decode_q(part.substr(0, eq)) == name) continue;
     if (part.empty()) continue;
     if (!out.empty()) out += '&';
     out.append(part);

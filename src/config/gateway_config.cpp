@@ -239,7 +239,8 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
       resolve_secret(r.get_string("node_secret").value_or(""), secrets, "node_secret", file, env);
   c.hash_keys = r.get_bool("hash_keys").value_or(true);
   if (!c.hash_keys)
-    c.warnings.push_back("hash_keys is false: keys are stored in the store as they are, not hashed");
+    c.warnings.push_back(
+        "hash_keys is false: keys are stored in the store as they are, not hashed");
   c.hash_key_function = r.get_string("hash_key_function").value_or("murmur64");
   if (c.hash_key_function.empty()) c.hash_key_function = "murmur64";
   static const char* kHashes[] = {"murmur32", "murmur64", "murmur128", "sha256"};

@@ -28,6 +28,12 @@ std::optional<std::string> read_file(const std::string& path);
 // Writes atomically: temporary file in the same folder, fsync, rename, fsync of the folder.
 bool write_file_atomic(const std::string& path, std::string_view data, std::string* err);
 
+// Value of a hex digit, or -1.
+int hex_value(char c);
+// Decodes %XX sequences (malformed ones are kept as they are); '+' becomes a space when asked
+// (query strings), never in paths.
+std::string percent_decode(std::string_view s, bool plus_as_space);
+
 // Parses a non-negative decimal integer with no sign, no spaces and no overflow.
 std::optional<uint64_t> parse_u64(std::string_view s);
 
