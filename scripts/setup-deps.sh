@@ -11,7 +11,7 @@ PKGS=(
   python3 python3-pytest python3-requests python3-cryptography
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(nginx-light haproxy wrk nghttp2-client)
+  PKGS+=(nginx-light haproxy wrk nghttp2-client apache2-utils libbenchmark-dev linux-perf)
 fi
 
 missing=()
