@@ -195,6 +195,7 @@ void read_gatehouse(const ConfigReader& r, GatewayConfig& c) {
   g.drain_timeout = positive_int(r, "gatehouse.drain_timeout", 15, 0, 3600);
   g.upstream_connect_timeout = positive_int(r, "gatehouse.upstream_connect_timeout", 5, 1, 600);
   g.upstream_idle_timeout = positive_int(r, "gatehouse.upstream_idle_timeout", 30, 1, 3600);
+  g.ticket_key_rotation = positive_int(r, "gatehouse.ticket_key_rotation", 6 * 3600, 1, 7 * 86400);
   g.max_connections_per_worker =
       positive_int(r, "gatehouse.max_connections_per_worker", 10000, 1, 1000000);
 }

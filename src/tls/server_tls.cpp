@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -59,7 +60,7 @@ TicketRing& ring() {
   static TicketRing r;
   return r;
 }
-constexpr auto kTicketRotation = std::chrono::hours(6);
+std::atomic<int64_t> g_ticket_rotation_s{6 * 3600};
 
 void fresh(TicketKey& k) {
   if (RAND_bytes(k.name, sizeof k.name) != 1 || RAND_bytes(k.aes, sizeof k.aes) != 1 ||
@@ -75,10 +76,13 @@ int ticket_cb(SSL*, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENG
   {
     std::lock_guard<std::mutex> lock(r.mu);
     auto now = std::chrono::steady_clock::now();
-    if (!r.init || now - r.rotated > kTicketRotation) {
+    const auto period = std::chrono::seconds(g_ticket_rotation_s.load(std::memory_order_relaxed));
+    if (!r.init || now - r.rotated >= period) {
+      // Rotation is lazy; after a quiet spell of two periods or more the current key is too old
+      // to be kept as the previous one as well.
       if (r.init) {
         r.previous = r.current;
-        r.has_previous = true;
+        r.has_previous = now - r.rotated < 2 * period;
       }
       fresh(r.current);
       r.rotated = now;
@@ -123,6 +127,9 @@ bool name_matches(const std::string& pattern, const std::string& host) {
 }  // namespace
 
 void install_ticket_keys(SSL_CTX* ctx) { SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb); }
+void set_ticket_rotation(int64_t seconds) {
+  g_ticket_rotation_s.store(seconds > 0 ? seconds : 1, std::memory_order_relaxed);
+}
 
 SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   const auto& h = cfg.http_server_options;
@@ -153,6 +160,7 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   static const unsigned char kSidCtx[] = "gatehouse";
   SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
   install_ticket_keys(c);
+  set_ticket_rotation(cfg.gatehouse.ticket_key_rotation);
   return ctx;
 }
 

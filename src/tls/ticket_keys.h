@@ -4,9 +4,13 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
+
 namespace gh::tls {
 
 // Installs the shared key callback on `ctx`.
 void install_ticket_keys(SSL_CTX* ctx);
+// How often a new ticket key is made (the previous one still decrypts until the next rotation).
+void set_ticket_rotation(int64_t seconds);
 
 }  // namespace gh::tls

@@ -4,6 +4,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 import requests
@@ -235,3 +236,33 @@ def test_https_upstream_wrong_host_name_refused(gateway_factory, pki):
         assert up.count() == 0
     finally:
         up.stop()
+
+
+def _resume(port, ctx, session):
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        with ctx.wrap_socket(s, server_hostname="a.test", session=session) as t:
+            t.sendall(b"GET /hello HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            while t.recv(4096):
+                pass
+            return t.session_reused, t.session
+
+
+def test_ticket_keys_rotate_in_memory(gateway_factory, origin, certs, pki):
+    # Rotation every 2 s: a ticket still resumes after one rotation (the previous key decrypts
+    # it) and no longer after two.
+    conf = tls_conf(certs)
+    conf["gatehouse"] = {"ticket_key_rotation": 2}
+    gw = gateway_factory(conf=conf, apis=[keyless_api("echo", "/echo/", origin.url)])
+    ctx = client_ctx(pki, maximum_version=ssl.TLSVersion.TLSv1_2)
+    _, session = _resume(gw.port, ctx, None)
+    time.sleep(2.5)
+    reused, _ = _resume(gw.port, ctx, session)
+    assert reused
+    time.sleep(4.5)
+    reused, _ = _resume(gw.port, ctx, session)
+    assert not reused
+    # A fresh ticket, then a quiet spell of more than two periods: not resumed either.
+    _, session = _resume(gw.port, ctx, None)
+    time.sleep(4.5)
+    reused, _ = _resume(gw.port, ctx, session)
+    assert not reused
