@@ -37,7 +37,7 @@ if command -v clang++ >/dev/null 2>&1; then
 fi
 
 echo "== end-to-end tests (asan binary)"
-GATEHOUSE_BIN=$ROOT/build/asan/gatehouse ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+GATEHOUSE_BIN=$ROOT/build/asan/gatehouse ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e || status=1
 
 echo "== end-to-end tests (release binary)"

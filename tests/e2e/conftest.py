@@ -372,6 +372,12 @@ def gateway_factory(tmp_path):
     yield make
     for g in made:
         g.stop()
+    # Under the ASan/UBSan build a sanitizer report anywhere in a gateway's log fails the test,
+    # even when the requests themselves succeeded.
+    for g in made:
+        logs = g.logs()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in logs, f"sanitizer report in {g.log_path}:\n{logs[-4000:]}"
 
 
 def raw_request(port, data: bytes, timeout=3.0, tls_ctx=None, server_hostname=None):
