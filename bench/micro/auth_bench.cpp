@@ -10,8 +10,10 @@
 
 namespace {
 const std::string kToken = gh::auth::generate_token("default", "", "murmur64");
-const std::string kRequest = "GET /keyed/ HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: wrk\r\n"
-                             "Accept: */*\r\nAuthorization: " + kToken + "\r\n\r\n";
+const std::string kRequest =
+    "GET /keyed/ HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: wrk\r\n"
+    "Accept: */*\r\nAuthorization: " +
+    kToken + "\r\n\r\n";
 
 void BM_ParseHead(benchmark::State& st) {
   gh::http::ParseLimits limits;

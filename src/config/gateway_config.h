@@ -82,7 +82,7 @@ struct GatehouseOptions {
   int upstream_connect_timeout = 5;     // seconds
   int upstream_idle_timeout = 30;       // seconds a pooled upstream connection is kept
   int max_connections_per_worker = 10000;
-  int ticket_key_rotation = 6 * 3600;     // seconds between session-ticket key rotations
+  int ticket_key_rotation = 6 * 3600;  // seconds between session-ticket key rotations
 };
 
 struct GatewayConfig {
