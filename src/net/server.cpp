@@ -387,7 +387,8 @@ void Gateway::reload_now() {
   std::vector<std::string> problems;
   auto t0 = Clock::now();
   auto snap =
-      proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems);
+      proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems,
+                            cfg.policies.policy_path);
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();

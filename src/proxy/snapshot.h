@@ -1,6 +1,6 @@
-// Snapshot: everything a request reads about the configuration (API definitions and their
-// router), immutable once built. A reload builds a new one off the hot path and swaps it in;
-// requests in flight keep the one they started with.
+// Snapshot: everything a request reads about the configuration (API definitions, their
+// router and the security policies), immutable once built. A reload builds a new one off the hot
+// path and swaps it in; requests in flight keep the one they started with.
 #pragma once
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apidef/api_spec.h"
+#include "policy/policy.h"
 #include "proxy/router.h"
 
 namespace gh::proxy {
@@ -19,6 +20,7 @@ struct Snapshot {
   uint64_t generation = 0;
   std::vector<std::shared_ptr<const apidef::ApiSpec>> apis;  // every loaded API, active or not
   Router router;
+  policy::PolicySet policies;  // from policies.policy_path
 
   const apidef::ApiSpec* find(std::string_view api_id) const;
 };
@@ -26,7 +28,8 @@ struct Snapshot {
 // Builds a snapshot from app_path. Problems (skipped files) are returned for the log.
 std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
                                                uint64_t generation,
-                                               std::vector<std::string>* problems);
+                                               std::vector<std::string>* problems,
+                                               const std::string& policy_path = {});
 
 // Holds the current snapshot. Readers check the generation counter (one atomic load) and only
 // take the lock when it moved, so the request path never contends.

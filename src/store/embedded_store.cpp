@@ -130,15 +130,21 @@ EmbeddedStore::Conn& EmbeddedStore::conn() {
 }
 
 std::optional<std::string> EmbeddedStore::get_sync(const std::string& key) {
+  auto e = get_entry_sync(key);
+  if (!e) return std::nullopt;
+  return std::move(e->value);
+}
+
+std::optional<Store::Entry> EmbeddedStore::get_entry_sync(const std::string& key) {
   Conn& c = conn();
   sqlite3_bind_text(c.get, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-  std::optional<std::string> out;
+  std::optional<Entry> out;
   if (sqlite3_step(c.get) == SQLITE_ROW) {
     int64_t exp = sqlite3_column_int64(c.get, 1);
     if (exp == 0 || exp > now_s()) {
       const void* b = sqlite3_column_blob(c.get, 0);
       int n = sqlite3_column_bytes(c.get, 0);
-      out.emplace(static_cast<const char*>(b), static_cast<size_t>(n));
+      out.emplace(Entry{std::string(static_cast<const char*>(b), static_cast<size_t>(n)), exp});
     }
   }
   sqlite3_reset(c.get);
@@ -156,6 +162,28 @@ bool EmbeddedStore::set_sync(const std::string& key, const std::string& value,
   sqlite3_clear_bindings(c.set);
   if (!ok) log::error("embedded store write failed", {{"error", sqlite3_errmsg(c.db)}});
   return ok;
+}
+
+bool EmbeddedStore::set_many_sync(const std::vector<Write>& writes) {
+  if (writes.empty()) return true;
+  Conn& c = conn();
+  if (!step_done(c.begin)) return false;
+  int64_t now = now_s();
+  bool ok = true;
+  for (const auto& w : writes) {
+    sqlite3_bind_text(c.set, 1, w.key.data(), static_cast<int>(w.key.size()), SQLITE_STATIC);
+    sqlite3_bind_blob(c.set, 2, w.value.data(), static_cast<int>(w.value.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(c.set, 3, w.ttl_seconds > 0 ? now + w.ttl_seconds : 0);
+    ok = step_done(c.set);
+    sqlite3_clear_bindings(c.set);
+    if (!ok) break;
+  }
+  if (!ok || !step_done(c.commit)) {
+    log::error("embedded store write failed", {{"error", sqlite3_errmsg(c.db)}});
+    step_done(c.rollback);
+    return false;
+  }
+  return true;
 }
 
 bool EmbeddedStore::del_sync(const std::string& key) {
@@ -235,6 +263,12 @@ boost::asio::awaitable<bool> EmbeddedStore::set(std::string key, std::string val
   co_return set_sync(key, value, ttl_seconds);
 }
 boost::asio::awaitable<bool> EmbeddedStore::del(std::string key) { co_return del_sync(key); }
+boost::asio::awaitable<std::optional<Store::Entry>> EmbeddedStore::get_entry(std::string key) {
+  co_return get_entry_sync(key);
+}
+boost::asio::awaitable<bool> EmbeddedStore::set_many(std::vector<Write> writes) {
+  co_return set_many_sync(writes);
+}
 boost::asio::awaitable<std::vector<std::string>> EmbeddedStore::scan(std::string prefix) {
   co_return scan_sync(prefix);
 }

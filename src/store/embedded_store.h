@@ -24,6 +24,8 @@ class EmbeddedStore final : public Store {
   boost::asio::awaitable<std::vector<std::string>> scan(std::string prefix) override;
   boost::asio::awaitable<std::optional<int64_t>> incr(std::string key, int64_t by,
                                                       int64_t ttl_seconds) override;
+  boost::asio::awaitable<std::optional<Entry>> get_entry(std::string key) override;
+  boost::asio::awaitable<bool> set_many(std::vector<Write> writes) override;
   bool healthy() override;
 
   // The same operations without coroutines (used by the coroutine versions and by tools).
@@ -31,6 +33,8 @@ class EmbeddedStore final : public Store {
   bool set_sync(const std::string& key, const std::string& value, int64_t ttl_seconds);
   bool del_sync(const std::string& key);
   std::vector<std::string> scan_sync(const std::string& prefix);
+  std::optional<Entry> get_entry_sync(const std::string& key);
+  bool set_many_sync(const std::vector<Write>& writes);
   std::optional<int64_t> incr_sync(const std::string& key, int64_t by, int64_t ttl_seconds);
 
   const std::string& path() const { return path_; }

@@ -29,6 +29,19 @@ class Store {
   // set when the counter is created. nullopt when the store failed.
   virtual boost::asio::awaitable<std::optional<int64_t>> incr(std::string key, int64_t by,
                                                               int64_t ttl_seconds) = 0;
+  struct Entry {
+    std::string value;
+    int64_t expires_at = 0;  // unix seconds; 0 = never
+  };
+  // `key` with its expiry time, or nullopt when absent or expired.
+  virtual boost::asio::awaitable<std::optional<Entry>> get_entry(std::string key) = 0;
+  struct Write {
+    std::string key;
+    std::string value;
+    int64_t ttl_seconds = 0;  // <= 0: no expiry
+  };
+  // Several writes at once (one transaction, or one pipeline); false when the store failed.
+  virtual boost::asio::awaitable<bool> set_many(std::vector<Write> writes) = 0;
   // False while the store cannot answer (the gateway then fails closed).
   virtual bool healthy() = 0;
 };

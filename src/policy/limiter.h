@@ -1,0 +1,84 @@
+// Limiter: the rate-limit and quota counters of one gateway, shared by every worker and exact
+// under any number of workers and connections (no per-worker share of a limit, so nothing is
+// admitted twice). Sharded by key name so workers rarely meet on the same lock.
+//
+// Rate limits are a sliding log (at most `rate` admitted requests in any `per` seconds, as Tyk's
+// Redis rolling limiter); quotas are a counter with a renewal time (`quota_max` requests until
+// `quota_renewal_rate` seconds after the first one). Quota counters are written back to the store
+// by the owner (see dirty_quotas) so they survive a restart.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace gh::policy {
+
+class Limiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct RateResult {
+    bool allowed = true;
+    int64_t remaining = 0;  // admissions left in the current window after this one
+    int64_t reset_s = 0;    // seconds until one more request would be admitted
+  };
+  // One request against `rate` per `per` seconds under `name`; rate <= 0 or per <= 0 = no limit.
+  RateResult rate_take(std::string_view name, int64_t rate, double per, Clock::time_point now);
+
+  struct QuotaState {
+    int64_t used = 0;
+    int64_t renews_at = 0;  // unix seconds; 0 = no period started
+  };
+  struct QuotaResult {
+    bool allowed = true;
+    int64_t remaining = 0;
+    int64_t renews_at = 0;
+  };
+  // One request against `max` per `renewal_s` seconds (max <= 0 = unlimited, as in Tyk; renewal_s
+  // <= 0 = never renews). `load` gives the persisted state the first time a name is seen.
+  QuotaResult quota_take(std::string_view name, int64_t max, int64_t renewal_s, int64_t now_unix,
+                         const std::optional<QuotaState>& persisted);
+  // Whether the quota `name` is known in memory (else the caller loads it from the store first).
+  bool quota_known(std::string_view name);
+  std::optional<QuotaState> quota_peek(std::string_view name, int64_t now_unix);
+  // Forgets every quota and rate counter whose name ends with `suffix` (a key's storage id):
+  // a created or updated key starts afresh.
+  void reset_for(std::string_view suffix);
+  // Quota counters changed since the last call (name, state), for writing back to the store.
+  std::vector<std::pair<std::string, QuotaState>> dirty_quotas();
+  // Drops rate logs idle for longer than their window (memory bound).
+  void sweep(Clock::time_point now);
+
+  // Above this rate a log would cost too much memory per key: such limits count in fixed
+  // windows of `per` seconds instead (still exact per window).
+  static constexpr int64_t kMaxLoggedRate = 100000;
+
+ private:
+  struct RateEntry {
+    std::deque<Clock::time_point> log;  // admitted requests, oldest first
+    Clock::time_point window_start{};   // fixed-window mode
+    int64_t window_count = 0;
+    Clock::duration window{};
+  };
+  struct QuotaEntry {
+    QuotaState state;
+    bool dirty = false;
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, RateEntry> rates;
+    std::unordered_map<std::string, QuotaEntry> quotas;
+  };
+  Shard& shard(std::string_view name);
+  std::array<Shard, 64> shards_;
+};
+
+}  // namespace gh::policy

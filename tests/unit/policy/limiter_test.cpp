@@ -1,0 +1,127 @@
+#include "policy/limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+using gh::policy::Limiter;
+using namespace std::chrono_literals;
+
+TEST(Limiter, SlidingLogAdmitsExactlyRatePerWindow) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  for (int i = 0; i < 5; ++i) {
+    auto r = l.rate_take("rate-limit-k", 5, 10, t0 + i * 1ms);
+    EXPECT_TRUE(r.allowed) << i;
+    EXPECT_EQ(r.remaining, 4 - i);
+  }
+  auto r = l.rate_take("rate-limit-k", 5, 10, t0 + 9s);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_GE(r.reset_s, 1);
+  // The first admission leaves the window 10 s after it was made, not at a window boundary.
+  EXPECT_FALSE(l.rate_take("rate-limit-k", 5, 10, t0 + 9999ms).allowed);
+  EXPECT_TRUE(l.rate_take("rate-limit-k", 5, 10, t0 + 10s).allowed);
+  EXPECT_FALSE(l.rate_take("rate-limit-k", 5, 10, t0 + 10s).allowed);
+}
+
+TEST(Limiter, RefusedRequestsDoNotExtendTheWindow) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  EXPECT_TRUE(l.rate_take("k", 1, 1, t0).allowed);
+  for (int i = 1; i < 10; ++i) EXPECT_FALSE(l.rate_take("k", 1, 1, t0 + i * 50ms).allowed);
+  EXPECT_TRUE(l.rate_take("k", 1, 1, t0 + 1s).allowed);
+}
+
+TEST(Limiter, ZeroRateOrPerMeansNoLimit) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_TRUE(l.rate_take("a", 0, 10, t0).allowed);
+    EXPECT_TRUE(l.rate_take("b", 10, 0, t0).allowed);
+  }
+}
+
+TEST(Limiter, KeysAreIndependent) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  EXPECT_TRUE(l.rate_take("rate-limit-a", 1, 60, t0).allowed);
+  EXPECT_FALSE(l.rate_take("rate-limit-a", 1, 60, t0).allowed);
+  EXPECT_TRUE(l.rate_take("rate-limit-b", 1, 60, t0).allowed);
+}
+
+TEST(Limiter, FixedWindowAboveTheLoggedRate) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  int64_t rate = Limiter::kMaxLoggedRate + 1;
+  int64_t admitted = 0;
+  for (int64_t i = 0; i < rate + 10; ++i) admitted += l.rate_take("big", rate, 1, t0).allowed;
+  EXPECT_EQ(admitted, rate);
+  EXPECT_TRUE(l.rate_take("big", rate, 1, t0 + 1s).allowed);
+}
+
+TEST(Limiter, ExactUnderConcurrentThreads) {
+  Limiter l;
+  auto t0 = Limiter::Clock::now();
+  std::atomic<int> admitted{0}, q_admitted{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t) {
+    ts.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        if (l.rate_take("rate-limit-shared", 1234, 3600, t0).allowed) ++admitted;
+        if (l.quota_take("quota-shared", 777, 3600, 1000, std::nullopt).allowed) ++q_admitted;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(admitted.load(), 1234);
+  EXPECT_EQ(q_admitted.load(), 777);
+}
+
+TEST(Limiter, QuotaRenewsAfterItsPeriod) {
+  Limiter l;
+  int64_t now = 1'700'000'000;
+  for (int i = 0; i < 3; ++i) {
+    auto r = l.quota_take("quota-k", 3, 60, now + i, std::nullopt);
+    EXPECT_TRUE(r.allowed);
+    EXPECT_EQ(r.remaining, 2 - i);
+    EXPECT_EQ(r.renews_at, now + 60);
+  }
+  EXPECT_FALSE(l.quota_take("quota-k", 3, 60, now + 59, std::nullopt).allowed);
+  auto r = l.quota_take("quota-k", 3, 60, now + 60, std::nullopt);
+  EXPECT_TRUE(r.allowed);
+  EXPECT_EQ(r.remaining, 2);
+  EXPECT_EQ(r.renews_at, now + 120);
+}
+
+TEST(Limiter, QuotaUnlimitedAndPersistedState) {
+  Limiter l;
+  int64_t now = 1'700'000'000;
+  for (int i = 0; i < 50; ++i)
+    EXPECT_TRUE(l.quota_take("quota-u", -1, 60, now, std::nullopt).allowed);
+  // A counter read back from the store continues where it was.
+  Limiter::QuotaState st{9, now + 30};
+  EXPECT_TRUE(l.quota_take("quota-p", 10, 60, now, st).allowed);
+  EXPECT_FALSE(l.quota_take("quota-p", 10, 60, now, std::nullopt).allowed);
+  auto dirty = l.dirty_quotas();
+  ASSERT_EQ(dirty.size(), 1u);
+  EXPECT_EQ(dirty[0].first, "quota-p");
+  EXPECT_EQ(dirty[0].second.used, 10);
+  EXPECT_TRUE(l.dirty_quotas().empty());
+}
+
+TEST(Limiter, ResetForAKeyClearsItsCountersOnly) {
+  Limiter l;
+  int64_t now = 1'700'000'000;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  l.quota_take("quota-abc", 1, 60, now, std::nullopt);
+  l.quota_take("quota-scope-abc", 1, 60, now, std::nullopt);
+  l.quota_take("quota-xyz", 1, 60, now, std::nullopt);
+  l.rate_take("rate-limit-abc", 1, 60, t0);
+  l.reset_for("abc");
+  EXPECT_TRUE(l.quota_take("quota-abc", 1, 60, now, std::nullopt).allowed);
+  EXPECT_TRUE(l.quota_take("quota-scope-abc", 1, 60, now, std::nullopt).allowed);
+  EXPECT_FALSE(l.quota_take("quota-xyz", 1, 60, now, std::nullopt).allowed);
+  EXPECT_TRUE(l.rate_take("rate-limit-abc", 1, 60, t0).allowed);
+}
