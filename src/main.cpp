@@ -33,7 +33,7 @@ int validate(const std::string& conf) {
   if (cfg.http_server_options.use_ssl) gh::tls::ServerTls tls(cfg);
   std::vector<std::string> problems;
   auto snap = gh::proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, 1, &problems,
-                                        cfg.policies.policy_path);
+                                        cfg.policies.policy_path, cfg.policies.policy_record_name);
   for (const auto& p : problems) std::fprintf(stderr, "invalid: %s\n", p.c_str());
   for (const auto& w : cfg.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::printf("%s: config OK; %zu API definitions loaded, %zu served, %zu problems\n", conf.c_str(),

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "admin/policies_api.h"
 #include "apidef/api_loader.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -59,6 +60,12 @@ std::string app_file(const config::GatewayConfig& cfg, std::string_view id, bool
 }
 
 }  // namespace
+
+AdminResult error_reply(int status, std::string_view message) { return err(status, message); }
+AdminResult json_value_reply(int status, const json::value& v) { return json_reply(status, v); }
+AdminResult action_reply(std::string_view key, std::string_view action) {
+  return modified(key, action);
+}
 
 std::string redact_path(std::string_view p) {
   if (p.rfind("/tyk/keys/", 0) == 0 && p != "/tyk/keys/create" && p != "/tyk/keys/create/")
@@ -153,6 +160,7 @@ AdminResult ControlApi::handle(const AdminRequest& req) const {
     r.reload = query_param(req.query, "block") == "true" ? ReloadMode::kBlock : ReloadMode::kQueue;
     return r;
   }
+  if (PoliciesApi::owns(p)) return PoliciesApi(cfg_, snapshots_).handle(req);
   if (p == "/tyk/apis/oas/import") {
     if (req.method != "POST") return err(405, "Method not supported");
     return import_oas(req);

@@ -3,6 +3,7 @@
 // reload. File writes go to app_path; changes are served after a reload, as in Tyk.
 #pragma once
 
+#include <boost/json/fwd.hpp>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -60,6 +61,12 @@ class ControlApi {
   const proxy::SnapshotHolder& snapshots_;
   GatewayState state_;
 };
+
+// Replies shared by the control API's parts: {"status":"error","message":..}, a JSON value, and
+// {"key":..,"status":"ok","action":..}.
+AdminResult error_reply(int status, std::string_view message);
+AdminResult json_value_reply(int status, const boost::json::value& v);
+AdminResult action_reply(std::string_view key, std::string_view action);
 
 // A control API path fit for a log line: key ids (credentials) replaced.
 std::string redact_path(std::string_view normalised_path);

@@ -1,11 +1,13 @@
 #include "admin/keys_api.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 
 #include "auth/session.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "policy/policy.h"
 #include "store/keyspace.h"
 
 namespace gh::admin {
@@ -93,8 +95,46 @@ std::optional<auth::Session> parse_body(std::string_view body, AdminResult* fail
 
 }  // namespace
 
-KeysApi::KeysApi(const config::GatewayConfig& cfg, store::Store& store)
-    : cfg_(cfg), store_(store), hashing_(key_hashing(cfg)) {}
+KeysApi::KeysApi(const config::GatewayConfig& cfg, store::Store& store,
+                 const proxy::SnapshotHolder& snapshots, policy::Limiter& limiter)
+    : cfg_(cfg),
+      store_(store),
+      hashing_(key_hashing(cfg)),
+      snapshots_(snapshots),
+      limiter_(limiter) {}
+
+namespace {
+
+// The quota counter names of a session: the key's own and one per scoped per-API limit.
+std::vector<std::string> scopes_of(const json::object& session) {
+  std::vector<std::string> scopes{""};
+  auto ar = session.find("access_rights");
+  if (ar == session.end() || !ar->value().is_object()) return scopes;
+  for (const auto& kv : ar->value().as_object()) {
+    if (!kv.value().is_object()) continue;
+    auto s = kv.value().as_object().find("allowance_scope");
+    if (s == kv.value().as_object().end() || !s->value().is_string() ||
+        s->value().as_string().empty())
+      continue;
+    std::string scope(s->value().as_string());
+    if (std::find(scopes.begin(), scopes.end(), scope) == scopes.end()) scopes.push_back(scope);
+  }
+  return scopes;
+}
+
+}  // namespace
+
+awaitable<void> KeysApi::reset_counters(const std::string& sid, const json::object& session) {
+  limiter_.reset_for(sid);
+  for (const auto& scope : scopes_of(session)) co_await store_.del(store::quota_key(sid, scope));
+}
+
+awaitable<int64_t> KeysApi::quota_used(const std::string& name) {
+  if (auto st = limiter_.quota_peek(name, now_s())) co_return st->used;
+  auto e = co_await store_.get_entry(name);
+  if (!e) co_return 0;
+  co_return std::strtoll(e->value.c_str(), nullptr, 10);
+}
 
 awaitable<AdminResult> KeysApi::handle(const AdminRequest& req) {
   std::string_view p = req.path;
@@ -118,8 +158,18 @@ awaitable<AdminResult> KeysApi::handle(const AdminRequest& req) {
       co_return r;
     }
   }
-  if (rest == "preview" || rest.rfind("policy/", 0) == 0)
-    co_return err(501, "Policies are not available in this version");
+  if (rest == "preview") {
+    if (req.method != "POST") co_return err(405, "Method not supported");
+    AdminResult r = co_await preview(req);
+    co_return r;
+  }
+  if (rest.rfind("policy/", 0) == 0) {
+    if (req.method != "POST") co_return err(405, "Method not supported");
+    auto hash = decode_id(rest.substr(7));
+    if (!hash || hash->find('/') != std::string::npos) co_return err(404, "Key not found");
+    AdminResult r = co_await set_policies(req, *hash);
+    co_return r;
+  }
   if (rest.find('/') != std::string_view::npos) co_return err(404, "Not found");
   auto id = decode_id(rest);
   if (!id) co_return err(400, "Invalid key ID");
@@ -179,6 +229,28 @@ awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string cust
                            "min_token_length characters, or lower min_token_length in the "
                            "gateway configuration.");
   }
+  auto& raw = session->raw;
+  auto now = now_s();
+  if (!policy::policy_ids(raw).empty()) {
+    // As in Tyk: the key is stored with its policies applied, and they are applied again on
+    // every request, so a policy changed later still governs the key.
+    auto snap = snapshots_.get();
+    policy::PolicySet none;
+    auto applied = policy::apply_policies(raw, snap ? snap->policies : none);
+    if (!applied) co_return err(500, "Failed to create key - " + applied.error());
+    raw = std::move(applied.value());
+    int64_t expires_in = 0;
+    for (const auto& pid : policy::policy_ids(raw)) {
+      const auto* pol = snap ? snap->policies.find(pid) : nullptr;
+      if (!pol) continue;
+      if (auto k = pol->raw.find("key_expires_in"); k != pol->raw.end() && k->value().is_number())
+        expires_in = std::max(expires_in, static_cast<int64_t>(k->value().to_number<double>()));
+    }
+    if (expires_in > 0) raw["expires"] = now + expires_in;
+    auto reparsed = auth::parse_session(raw);
+    if (!reparsed) co_return err(500, "Failed to create key - " + reparsed.error());
+    session->api_ids = reparsed->api_ids;
+  }
   if (session->api_ids.empty() && !cfg_.allow_master_keys) {
     if (require_rights)
       co_return err(400,
@@ -187,15 +259,13 @@ awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string cust
   }
   std::string token = auth::generate_token(session->org_id, custom_id, cfg_.hash_key_function);
   std::string sid = auth::storage_id(token, hashing_);
-  auto& raw = session->raw;
-  auto now = now_s();
   raw["last_updated"] = std::to_string(now);
   raw["date_created"] = log::now_rfc3339();
   if (auto it = raw.find("quota_renewal_rate"); it != raw.end() && it->value().is_number())
     raw["quota_renews"] = now + static_cast<int64_t>(it->value().to_number<double>());
   if (!co_await store_.set(store::apikey_key(sid), json::serialize(raw), 0))
     co_return err(500, "Failed to create key, ensure security settings are correct.");
-  co_await store_.del(store::quota_key(sid));  // a (re)created key starts with a full quota
+  co_await reset_counters(sid, raw);  // a (re)created key starts with a full quota
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
   log::info("key added",
             {{"key_hash", cfg_.hash_keys ? sid : std::string("-")}, {"org_id", session->org_id}});
@@ -220,11 +290,30 @@ awaitable<AdminResult> KeysApi::get(const AdminRequest& req, const std::string& 
   // A basic-auth password never leaves the gateway, hashed or not.
   if (auto it = o.find("basic_auth_data"); it != o.end() && it->value().is_object())
     it->value().as_object()["password"] = "";
-  if (auto q = co_await store_.get(store::quota_key(sid))) {
-    if (auto it = o.find("quota_max"); it != o.end() && it->value().is_number()) {
-      auto used = std::strtoll(q->c_str(), nullptr, 10);
-      auto max = static_cast<int64_t>(it->value().to_number<double>());
-      if (max >= 0) o["quota_remaining"] = std::max<int64_t>(0, max - used);
+  // quota_remaining is live: the key's own counter and each scoped per-API counter.
+  if (auto it = o.find("quota_max"); it != o.end() && it->value().is_number()) {
+    auto max = static_cast<int64_t>(it->value().to_number<double>());
+    if (max > 0) {
+      auto used = co_await quota_used(store::quota_key(sid));
+      o["quota_remaining"] = std::max<int64_t>(0, max - used);
+    }
+  }
+  if (auto ar = o.find("access_rights"); ar != o.end() && ar->value().is_object()) {
+    for (auto& kv : ar->value().as_object()) {
+      if (!kv.value().is_object()) continue;
+      auto& r = kv.value().as_object();
+      auto sc = r.find("allowance_scope");
+      auto lim = r.find("limit");
+      if (sc == r.end() || !sc->value().is_string() || sc->value().as_string().empty() ||
+          lim == r.end() || !lim->value().is_object())
+        continue;
+      auto& lo = lim->value().as_object();
+      auto qm = lo.find("quota_max");
+      if (qm == lo.end() || !qm->value().is_number()) continue;
+      auto max = static_cast<int64_t>(qm->value().to_number<double>());
+      if (max <= 0) continue;
+      auto used = co_await quota_used(store::quota_key(sid, std::string(sc->value().as_string())));
+      lo["quota_remaining"] = std::max<int64_t>(0, max - used);
     }
   }
   co_return reply(200, v);
@@ -238,12 +327,20 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
   std::string old_value;
   auto sid = co_await find(req, id, &old_value);
   if (sid.empty()) co_return err(404, "Key is not found");
+  auto& raw = session->raw;
+  if (!policy::policy_ids(raw).empty()) {
+    auto snap = snapshots_.get();
+    policy::PolicySet none;
+    auto applied = policy::apply_policies(raw, snap ? snap->policies : none);
+    if (!applied) co_return err(500, "Failed to create key, ensure security settings are correct.");
+    raw = std::move(applied.value());
+    if (auto reparsed = auth::parse_session(raw)) session->api_ids = reparsed->api_ids;
+  }
   if (session->api_ids.empty() && !cfg_.allow_master_keys)
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   bool suppress = query_param(req.query, "suppress_reset") == "1";
   boost::system::error_code ec;
   auto old = json::parse(old_value, ec);
-  auto& raw = session->raw;
   if (!ec && old.is_object()) {
     const auto& oo = old.as_object();
     if (auto it = oo.find("date_created"); it != oo.end()) raw["date_created"] = it->value();
@@ -256,7 +353,10 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
   if (!suppress) raw["last_updated"] = std::to_string(now_s());
   if (!co_await store_.set(store::apikey_key(sid), json::serialize(raw), 0))
     co_return err(500, "Failed to create key, ensure security settings are correct.");
-  if (!suppress) co_await store_.del(store::quota_key(sid));
+  if (!suppress) {
+    co_await reset_counters(sid, raw);
+    if (!ec && old.is_object()) co_await reset_counters(sid, old.as_object());
+  }
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
   json::object o;
   o["key"] = id;
@@ -266,10 +366,15 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
 }
 
 awaitable<AdminResult> KeysApi::remove(const AdminRequest& req, const std::string& id) {
-  auto sid = co_await find(req, id, nullptr);
+  std::string value;
+  auto sid = co_await find(req, id, &value);
   if (sid.empty()) co_return err(404, "There is no such key found");
   if (!co_await store_.del(store::apikey_key(sid))) co_return err(400, "Failed to remove the key");
-  co_await store_.del(store::quota_key(sid));
+  boost::system::error_code ec;
+  auto old = json::parse(value, ec);
+  json::object old_session;
+  if (!ec && old.is_object()) old_session = std::move(old.as_object());
+  co_await reset_counters(sid, old_session);
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
   json::object o;
   o["key"] = id;
@@ -286,6 +391,69 @@ awaitable<AdminResult> KeysApi::list(const AdminRequest& req) {
   for (auto& k : keys) out.emplace_back(k.substr(7));
   json::object o;
   o["keys"] = std::move(out);
+  co_return reply(200, o);
+}
+
+awaitable<AdminResult> KeysApi::preview(const AdminRequest& req) {
+  boost::system::error_code ec;
+  auto v = json::parse(req.body, ec);
+  if (ec || !v.is_object() || !auth::parse_session(v)) co_return err(500, "Unmarshalling failed");
+  auto& raw = v.as_object();
+  raw["last_updated"] = std::to_string(now_s());
+  raw["date_created"] = log::now_rfc3339();
+  auto snap = snapshots_.get();
+  policy::PolicySet none;
+  // As in Tyk, a preview shows what it can: a policy that does not apply is left out.
+  auto applied = policy::apply_policies(raw, snap ? snap->policies : none);
+  co_return reply(200, applied ? json::value(std::move(applied.value())) : v);
+}
+
+awaitable<AdminResult> KeysApi::set_policies(const AdminRequest& req, const std::string& hash) {
+  boost::system::error_code ec;
+  auto body = json::parse(req.body, ec);
+  if (ec || !body.is_object()) co_return err(400, "Couldn't decode instruction");
+  json::array ids;
+  const auto& bo = body.as_object();
+  if (auto it = bo.find("apply_policies"); it != bo.end() && !it->value().is_null()) {
+    if (!it->value().is_array()) co_return err(400, "Couldn't decode instruction");
+    for (const auto& e : it->value().as_array()) {
+      if (!e.is_string()) co_return err(400, "Couldn't decode instruction");
+      ids.push_back(e);
+    }
+  }
+  if (auto it = bo.find("policy"); it != bo.end() && !it->value().is_null()) {
+    if (!it->value().is_string()) co_return err(400, "Couldn't decode instruction");
+    if (!it->value().as_string().empty()) ids.push_back(it->value());
+  }
+  // The id in the path is the key's hash (as Tyk's handler reads it); without hashing it is the
+  // key itself.
+  std::string value, sid;
+  if (cfg_.hash_keys) {
+    if (is_hex(hash)) {
+      sid = to_lower(hash);
+      auto v = co_await store_.get(store::apikey_key(sid));
+      if (v) value = std::move(*v);
+    }
+  } else {
+    AdminRequest plain = req;
+    plain.query = "";
+    sid = co_await find(plain, hash, &value);
+  }
+  if (sid.empty() || value.empty()) co_return err(404, "Key not found");
+  auto sv = json::parse(value, ec);
+  if (ec || !sv.is_object()) co_return err(500, "Could not write key data");
+  auto& so = sv.as_object();
+  so["apply_policies"] = std::move(ids);
+  so.erase("apply_policy_id");
+  so["last_updated"] = std::to_string(now_s());
+  if (!co_await store_.set(store::apikey_key(sid), json::serialize(sv), 0))
+    co_return err(500, "Could not write key data");
+  key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  log::info("key policies set", {{"key_hash", cfg_.hash_keys ? sid : std::string("-")}});
+  json::object o;
+  o["key"] = hash;
+  o["status"] = "ok";
+  o["action"] = "updated";
   co_return reply(200, o);
 }
 

@@ -7,6 +7,8 @@
 
 #include "admin/control_api.h"
 #include "auth/token.h"
+#include "policy/limiter.h"
+#include "proxy/snapshot.h"
 #include "store/store.h"
 
 namespace gh::admin {
@@ -19,7 +21,8 @@ auth::KeyHashing key_hashing(const config::GatewayConfig& cfg);
 
 class KeysApi {
  public:
-  KeysApi(const config::GatewayConfig& cfg, store::Store& store);
+  KeysApi(const config::GatewayConfig& cfg, store::Store& store,
+          const proxy::SnapshotHolder& snapshots, policy::Limiter& limiter);
 
   static bool owns(std::string_view path) {
     return path == "/tyk/keys" || path.rfind("/tyk/keys/", 0) == 0;
@@ -34,6 +37,14 @@ class KeysApi {
   boost::asio::awaitable<AdminResult> update(const AdminRequest& req, const std::string& id);
   boost::asio::awaitable<AdminResult> remove(const AdminRequest& req, const std::string& id);
   boost::asio::awaitable<AdminResult> list(const AdminRequest& req);
+  boost::asio::awaitable<AdminResult> preview(const AdminRequest& req);
+  boost::asio::awaitable<AdminResult> set_policies(const AdminRequest& req,
+                                                   const std::string& hash);
+  // Starts every rate and quota counter of the key afresh (in memory and in the store).
+  boost::asio::awaitable<void> reset_counters(const std::string& sid,
+                                              const boost::json::object& session);
+  // Quota used so far under `name` (memory first, then the store).
+  boost::asio::awaitable<int64_t> quota_used(const std::string& name);
   // The storage id under which `id` (a token, a custom id or, with hashed=true, a hash) is
   // stored, or "" when there is none.
   boost::asio::awaitable<std::string> find(const AdminRequest& req, const std::string& id,
@@ -42,6 +53,8 @@ class KeysApi {
   const config::GatewayConfig& cfg_;
   store::Store& store_;
   auth::KeyHashing hashing_;
+  const proxy::SnapshotHolder& snapshots_;
+  policy::Limiter& limiter_;
 };
 
 }  // namespace gh::admin

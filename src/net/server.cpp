@@ -30,6 +30,10 @@
 #include "http/http1_parser.h"
 #include "http/response.h"
 #include "obs/access_log.h"
+#include "policy/access.h"
+#include "policy/limiter.h"
+#include "policy/policy.h"
+#include "policy/url_match.h"
 #include "proxy/router.h"
 #include "proxy/snapshot.h"
 #include "store/embedded_store.h"
@@ -250,6 +254,18 @@ struct Exchange {
   uint64_t bytes_out = 0;
   uint64_t upstream_us = 0;
   std::string error;
+  // X-RateLimit-* headers for the client; `limit_headers_on_errors` when a refusal carries them
+  // too (rate_limit_response_headers: "rate_limits").
+  std::vector<std::pair<std::string, std::string>> limit_headers;
+  bool limit_headers_on_errors = false;
+};
+
+// A stored session with its policies applied, as the request path reads it.
+struct KeyView {
+  auth::Session session;  // applied
+  policy::Access access;
+  std::string storage_id;
+  bool valid = false;  // false: the policies do not apply (the key is refused as unknown)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -267,6 +283,7 @@ class Gateway {
   proxy::SnapshotHolder snapshots;
   std::atomic<bool> loaded{false};
   std::unique_ptr<store::Store> store;
+  policy::Limiter limiter;
   admin::ControlApi control;
   admin::KeysApi keys;
   auth::KeyHashing hashing;
@@ -307,8 +324,18 @@ class Worker {
   awaitable<bool> handle(ClientConn& c, http::RequestHead& req);
   // nullopt when the token admits the request, else the status and Tyk's message.
   awaitable<std::optional<std::pair<int, const char*>>> check_token(const http::RequestHead& req,
-                                                                    const apidef::ApiSpec& spec);
-  awaitable<std::shared_ptr<const auth::Session>> session_for(const std::string& storage_id);
+                                                                    const apidef::ApiSpec& spec,
+                                                                    const proxy::Snapshot& snap,
+                                                                    Exchange& ex);
+  awaitable<std::shared_ptr<const KeyView>> session_for(const std::string& storage_id,
+                                                        const proxy::Snapshot& snap,
+                                                        const apidef::ApiSpec& spec);
+  // Rate limit and quota of an authenticated request (Tyk's order: rate first, so a refused
+  // request uses no quota); nullopt when admitted.
+  awaitable<std::optional<std::pair<int, const char*>>> check_limits(const KeyView& key,
+                                                                     const apidef::ApiSpec& spec,
+                                                                     Exchange& ex);
+  awaitable<void> flush_quotas();
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -333,8 +360,11 @@ class Worker {
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
   struct CachedSession {
-    std::shared_ptr<const auth::Session> session;
+    std::shared_ptr<const auth::Session> session;  // as stored
     uint64_t epoch = 0;
+    std::shared_ptr<const KeyView> view;  // with the policies of snapshot `generation` applied
+    uint64_t generation = 0;
+    std::string org;  // the API org the view was made for
   };
   std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
   size_t connections = 0;
@@ -375,7 +405,7 @@ Gateway::Gateway(const config::GatewayConfig& c)
           c, snapshots,
           admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
                               [this] { return store->healthy(); }, c.gatehouse.store_type}),
-      keys(c, *store),
+      keys(c, *store, snapshots, limiter),
       hashing(admin::key_hashing(c)) {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
@@ -388,7 +418,7 @@ void Gateway::reload_now() {
   auto t0 = Clock::now();
   auto snap =
       proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems,
-                            cfg.policies.policy_path);
+                            cfg.policies.policy_path, cfg.policies.policy_record_name);
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();
@@ -474,6 +504,12 @@ int Gateway::run() {
     if (w->thread.joinable()) w->thread.join();
     w->alog.flush();
   }
+  // Quota counters used since the last write-back survive the restart.
+  if (!workers_.empty()) {
+    main_ioc_.restart();
+    asio::co_spawn(main_ioc_, workers_[0]->flush_quotas(), asio::detached);
+    main_ioc_.run();
+  }
   log::info("gatehouse stopped");
   return 0;
 }
@@ -511,12 +547,18 @@ void Worker::begin_drain() {
 
 awaitable<void> Worker::housekeeping_loop() {
   auto last_sweep = Clock::now();
+  auto last_flush = Clock::now();
   while (!draining) {
     housekeeping.expires_after(std::chrono::milliseconds(200));
     co_await housekeeping.async_wait(nothrow);
     alog.flush();
+    if (id == 0 && Clock::now() - last_flush >= std::chrono::seconds(1)) {
+      co_await flush_quotas();  // one worker writes the shared counters back
+      last_flush = Clock::now();
+    }
     if (Clock::now() - last_sweep > std::chrono::seconds(5)) {
       pool.sweep();
+      if (id == 0) gw.limiter.sweep(Clock::now());
       last_sweep = Clock::now();
     }
   }
@@ -774,48 +816,169 @@ awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size
   co_return 0;
 }
 
-awaitable<std::shared_ptr<const auth::Session>> Worker::session_for(const std::string& sid) {
+awaitable<std::shared_ptr<const KeyView>> Worker::session_for(const std::string& sid,
+                                                              const proxy::Snapshot& snap,
+                                                              const apidef::ApiSpec& spec) {
   uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
+  CachedSession* entry = nullptr;
   if (auto it = sessions.find(sid); it != sessions.end()) {
-    if (it->second.epoch == epoch) co_return it->second.session;
-    sessions.erase(it);
+    if (it->second.epoch == epoch) {
+      entry = &it->second;
+      if (entry->view && entry->generation == snap.generation && entry->org == spec.org_id)
+        co_return entry->view;
+    } else {
+      sessions.erase(it);
+    }
   }
-  auto value = co_await gw.store->get(store::apikey_key(sid));
-  if (!value) co_return nullptr;
-  boost::system::error_code ec;
-  auto v = boost::json::parse(*value, ec);
-  if (ec) co_return nullptr;
-  auto s = auth::parse_session(v);
-  if (!s) co_return nullptr;
-  auto ptr = std::make_shared<const auth::Session>(std::move(s.value()));
-  if (sessions.size() > kSessionCacheSize) sessions.clear();
-  sessions[sid] = CachedSession{ptr, epoch};
-  co_return ptr;
+  if (!entry) {
+    auto value = co_await gw.store->get(store::apikey_key(sid));
+    if (!value) co_return nullptr;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(*value, ec);
+    if (ec) co_return nullptr;
+    auto s = auth::parse_session(v);
+    if (!s) co_return nullptr;
+    if (sessions.size() > kSessionCacheSize) sessions.clear();
+    entry = &sessions[sid];
+    entry->session = std::make_shared<const auth::Session>(std::move(s.value()));
+    entry->epoch = epoch;
+  }
+  // Policies are applied from the current snapshot, so a changed policy governs every key
+  // after a reload without the keys being saved again.
+  auto view = std::make_shared<KeyView>();
+  view->storage_id = sid;
+  auto applied = policy::apply_policies(entry->session->raw, snap.policies, spec.org_id);
+  if (applied) {
+    auto parsed = auth::parse_session(boost::json::value(applied.value()));
+    auto access = policy::build_access(applied.value(),
+                                       gw.cfg.http_server_options.enable_path_suffix_matching);
+    if (parsed && access) {
+      view->session = std::move(parsed.value());
+      view->access = std::move(access.value());
+      view->valid = true;
+    } else {
+      log::warn("key refused: its session cannot be used",
+                {{"reason", parsed ? access.error() : parsed.error()}});
+    }
+  } else {
+    log::warn("key refused: policies do not apply", {{"reason", applied.error()}});
+  }
+  entry->view = view;
+  entry->generation = snap.generation;
+  entry->org = spec.org_id;
+  co_return view;
 }
 
 awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
-    const http::RequestHead& req, const apidef::ApiSpec& spec) {
+    const http::RequestHead& req, const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
+    Exchange& ex) {
   using Denial = std::optional<std::pair<int, const char*>>;
   auto found = auth::find_token(req, spec.token);
   if (found.place == auth::TokenPlace::kNone)
     co_return Denial{{401, "Authorization field missing"}};
   // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
-  std::shared_ptr<const auth::Session> session;
+  std::shared_ptr<const KeyView> key;
   for (const auto& sid :
        auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
-    session = co_await session_for(sid);
-    if (session) break;
+    key = co_await session_for(sid, snap, spec);
+    if (key) break;
   }
-  if (!session) co_return Denial{{403, "Access to this API has been disallowed"}};
+  // A key whose policies do not apply is refused as an unknown one, as in Tyk.
+  if (!key || !key->valid) co_return Denial{{403, "Access to this API has been disallowed"}};
+  const auto& session = key->session;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   // Tyk checks an inactive key before an expired one.
-  if (session->is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
-  if (session->expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
-  if (!session->grants(spec.api_id, gw.cfg.allow_master_keys))
+  if (session.is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
+  if (session.expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
+  if (!session.grants(spec.api_id, gw.cfg.allow_master_keys))
     co_return Denial{{403, "Access to this API has been disallowed"}};
+  // Method and path allow list, on the canonical spelling of the path (with and without the
+  // listen path, as Tyk's prefix matching does).
+  if (const auto* api = key->access.api(spec.api_id); api && !api->allowed_urls.empty()) {
+    std::string canon;
+    bool allowed = false;
+    if (policy::canonical_path(req.path, canon)) {
+      std::string_view full(canon), rel;
+      const auto& lp = spec.listen_path;
+      if (!lp.empty() && full.size() >= lp.size() && full.compare(0, lp.size(), lp) == 0 &&
+          (full.size() == lp.size() || full[lp.size()] == '/'))
+        rel = full.size() == lp.size() ? std::string_view("/") : full.substr(lp.size());
+      for (const auto& rule : api->allowed_urls) {
+        if (rule.matches(full, req.method) || (!rel.empty() && rule.matches(rel, req.method))) {
+          allowed = true;
+          break;
+        }
+      }
+    }
+    if (!allowed) co_return Denial{{403, "Access to this resource has been disallowed"}};
+  }
+  auto limited = co_await check_limits(*key, spec, ex);
+  co_return limited;
+}
+
+awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
+    const KeyView& key, const apidef::ApiSpec& spec, Exchange& ex) {
+  using Denial = std::optional<std::pair<int, const char*>>;
+  const auto* api = key.access.api(spec.api_id);
+  const policy::Limit& lim = api ? api->limit : key.access.session_limit;
+  const std::string scope = api ? api->scope : std::string();
+  const bool rate_headers = gw.cfg.rate_limit_response_headers == "rate_limits";
+  if (lim.rate > 0 && lim.per > 0) {
+    auto r = gw.limiter.rate_take(store::rate_limit_key(key.storage_id, scope), lim.rate, lim.per,
+                                  Clock::now());
+    if (rate_headers) {
+      auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+      ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.rate)},
+                          {"X-RateLimit-Remaining", std::to_string(r.remaining)},
+                          {"X-RateLimit-Reset", std::to_string(unix_now + r.reset_s)}};
+      ex.limit_headers_on_errors = true;
+    }
+    if (!r.allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
+  }
+  if (lim.quota_max > 0) {
+    auto name = store::quota_key(key.storage_id, scope);
+    std::optional<policy::Limiter::QuotaState> persisted;
+    if (!gw.limiter.quota_known(name)) {
+      // First use since the start: continue from the counter the store kept.
+      if (auto e = co_await gw.store->get_entry(name))
+        persisted =
+            policy::Limiter::QuotaState{std::strtoll(e->value.c_str(), nullptr, 10), e->expires_at};
+    }
+    auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    auto q =
+        gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now, persisted);
+    if (!rate_headers) {
+      ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.quota_max)},
+                          {"X-RateLimit-Remaining", std::to_string(q.remaining)},
+                          {"X-RateLimit-Reset", std::to_string(q.renews_at)}};
+    }
+    if (!q.allowed) co_return Denial{{403, "Quota exceeded"}};
+  }
   co_return Denial{};
+}
+
+awaitable<void> Worker::flush_quotas() {
+  auto dirty = gw.limiter.dirty_quotas();
+  if (dirty.empty()) co_return;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  std::vector<store::Store::Write> writes;
+  writes.reserve(dirty.size());
+  for (auto& [name, st] : dirty) {
+    int64_t ttl = st.renews_at > 0 ? st.renews_at - now : 0;
+    if (st.renews_at > 0 && ttl <= 0) ttl = 1;  // the period is over: let it lapse
+    writes.push_back(store::Store::Write{name, std::to_string(st.used), ttl});
+  }
+  if (!co_await gw.store->set_many(std::move(writes)))
+    log::error("quota counters could not be written to the store",
+               {{"count", static_cast<unsigned long>(dirty.size())}});
 }
 
 awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
@@ -840,17 +1003,30 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   }
   ex.api_id = spec->api_id;
   if (spec->auth == apidef::AuthKind::kAuthToken) {
-    auto denied = co_await check_token(req, *spec);
+    auto denied = co_await check_token(req, *spec, *snap, ex);
     if (denied) {
       ex.error = denied->second;
-      co_return co_await respond(c, req, http::error_response(denied->first, denied->second), ex,
-                                 false);
+      auto r = http::error_response(denied->first, denied->second);
+      if (ex.limit_headers_on_errors) {
+        for (const auto& h : ex.limit_headers) r.headers.push_back(h);
+      }
+      co_return co_await respond(c, req, std::move(r), ex, false);
     }
   } else if (spec->auth != apidef::AuthKind::kKeyless) {
     // Authentication methods arrive with their own middleware; until then such an API is closed.
     ex.error = "authentication method not available";
     co_return co_await respond(c, req, http::error_response(401, "Authorization field missing"), ex,
                                false);
+  }
+  // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
+  if (spec->global_rate > 0 && spec->global_per > 0) {
+    auto r = gw.limiter.rate_take("apilimiter-" + spec->org_id + spec->api_id, spec->global_rate,
+                                  spec->global_per, Clock::now());
+    if (!r.allowed) {
+      ex.error = "API Rate Limit Exceeded";
+      co_return co_await respond(c, req, http::error_response(429, "API Rate Limit Exceeded"), ex,
+                                 false);
+    }
   }
   int64_t limit = gw.cfg.http_server_options.max_request_body_size > 0
                       ? gw.cfg.http_server_options.max_request_body_size
@@ -1232,8 +1408,18 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     out.append(resp.reason);
   out += "\r\n";
   auto rlisted = http::connection_listed(resp.headers);
+  for (const auto& h : ex.limit_headers) {
+    out += h.first;
+    out += ": ";
+    out += h.second;
+    out += "\r\n";
+  }
   for (const auto& h : resp.headers) {
     if (http::drop_when_forwarding(h.name, rlisted)) continue;
+    // Ours replace the upstream's, so a client never sees two different limits.
+    if (!ex.limit_headers.empty() && h.name.size() > 12 &&
+        iequals(h.name.substr(0, 12), "x-ratelimit-"))
+      continue;
     out.append(h.name);
     out += ": ";
     out.append(h.value);

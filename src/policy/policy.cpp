@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/util.h"
+#include "policy/access.h"
 
 namespace gh::policy {
 
@@ -95,6 +96,7 @@ Result<Policy> parse_policy(const json::value& v) {
     p.partitions.complexity = get_bool(po, "complexity");
     p.partitions.per_api = get_bool(po, "per_api");
   }
+  if (auto a = build_access(p.raw, false); !a) return Error{a.error()};
   if (auto it = o.find("id"); it != o.end() && it->value().is_string())
     p.id = std::string(it->value().as_string());
   if (p.id.empty()) {
@@ -106,15 +108,19 @@ Result<Policy> parse_policy(const json::value& v) {
   return p;
 }
 
-PolicySet load_policies(const std::string& dir, std::vector<std::string>* problems) {
+PolicySet load_policies(const std::string& dir, const std::string& record_file,
+                        std::vector<std::string>* problems) {
   PolicySet set;
-  if (dir.empty()) return set;
   std::error_code ec;
   std::vector<fs::path> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() == ".json" && it->is_regular_file(ec)) files.push_back(it->path());
+  if (!dir.empty()) {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().extension() == ".json" && it->is_regular_file(ec)) files.push_back(it->path());
+    }
+    if (ec && problems) problems->push_back(dir + ": cannot read policy_path: " + ec.message());
+  } else if (!record_file.empty()) {
+    files.push_back(record_file);
   }
-  if (ec && problems) problems->push_back(dir + ": cannot read policy_path: " + ec.message());
   std::sort(files.begin(), files.end());
   auto add = [&](const json::value& doc, const std::string& file, std::string_view key) {
     auto p = parse_policy(doc);
@@ -149,8 +155,8 @@ PolicySet load_policies(const std::string& dir, std::vector<std::string>* proble
     }
     const auto& o = doc.as_object();
     // Tyk's single policies.json is an object of id -> policy; a policy file has policy fields.
-    bool is_map = !o.empty() && !o.contains("access_rights") && !o.contains("id") &&
-                  !o.contains("rate") && !o.contains("name");
+    bool is_map = dir.empty() || (!o.empty() && !o.contains("access_rights") && !o.contains("id") &&
+                                  !o.contains("rate") && !o.contains("name"));
     if (is_map) {
       for (const auto& kv : o) {
         if (kv.value().is_object()) add(kv.value(), f.string(), kv.key());

@@ -46,9 +46,11 @@ struct PolicySet {
   }
 };
 
-// Reads every *.json file of `dir`: one policy per file, or (as Tyk's policies.json) an object
-// of id -> policy. Broken files are reported and skipped.
-PolicySet load_policies(const std::string& dir, std::vector<std::string>* problems);
+// Reads every *.json file of `dir` (policies.policy_path): one policy per file, or an object of
+// id -> policy. Without a dir, reads `record_file` (policies.policy_record_name), Tyk's single
+// policies.json of id -> policy. Broken files and policies are reported and skipped.
+PolicySet load_policies(const std::string& dir, const std::string& record_file,
+                        std::vector<std::string>* problems);
 
 // Applies the session's `apply_policies` (and legacy `apply_policy_id`) to a copy of its JSON.
 // Errors carry Tyk's text ("policy not found", org mismatch, per_api mixed with partitions, ...).

@@ -16,7 +16,8 @@ const apidef::ApiSpec* Snapshot::find(std::string_view api_id) const {
 std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
                                                uint64_t generation,
                                                std::vector<std::string>* problems,
-                                               const std::string& policy_path) {
+                                               const std::string& policy_path,
+                                               const std::string& policy_record) {
   auto loaded = apidef::load_directory(app_path);
   if (problems) {
     for (auto& p : loaded.problems) problems->push_back(std::move(p));
@@ -36,7 +37,7 @@ std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool
     if (spec->active) active.push_back(spec);
   }
   snap->router = Router(std::move(active), custom_domains, problems);
-  snap->policies = policy::load_policies(policy_path, problems);
+  snap->policies = policy::load_policies(policy_path, policy_record, problems);
   return snap;
 }
 

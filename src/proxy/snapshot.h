@@ -29,7 +29,8 @@ struct Snapshot {
 std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
                                                uint64_t generation,
                                                std::vector<std::string>* problems,
-                                               const std::string& policy_path = {});
+                                               const std::string& policy_path = {},
+                                               const std::string& policy_record = {});
 
 // Holds the current snapshot. Readers check the generation counter (one atomic load) and only
 // take the lock when it moved, so the request path never contends.

@@ -750,12 +750,18 @@ def test_other_methods_405(kgw, method, path):
     assert listing(kgw) == before
 
 
-@pytest.mark.parametrize("path", ["/tyk/keys/preview", "/tyk/keys/policy/somehash"])
-def test_policy_endpoints_not_implemented_501(kgw, path):
+def test_preview_stores_nothing(kgw):
     before = listing(kgw)
-    r = kgw.admin("POST", path, body=session("keyed"))
-    body = assert_json_error(r, 501)
-    assert body["status"] == "error" and body["message"]
+    r = kgw.admin("POST", "/tyk/keys/preview", body=session("keyed"))
+    assert r.status_code == 200, r.text
+    assert set(r.json()["access_rights"]) == {"keyed"}
+    assert listing(kgw) == before
+
+
+def test_set_policies_of_an_unknown_key_stores_nothing(kgw):
+    before = listing(kgw)
+    r = kgw.admin("POST", "/tyk/keys/policy/somehash", body={"apply_policies": ["p"]})
+    assert_json_error(r, 404, {"status": "error", "message": "Key not found"})
     assert listing(kgw) == before
 
 
