@@ -126,7 +126,10 @@ std::vector<std::string> scopes_of(const json::object& session) {
 
 awaitable<void> KeysApi::reset_counters(const std::string& sid, const json::object& session) {
   limiter_.reset_for(sid);
-  for (const auto& scope : scopes_of(session)) co_await store_.del(store::quota_key(sid, scope));
+  for (const auto& scope : scopes_of(session)) {
+    co_await store_.del(store::quota_key(sid, scope));
+    co_await store_.del(store::rate_limit_key(sid, scope));
+  }
 }
 
 awaitable<int64_t> KeysApi::quota_used(const std::string& name) {
@@ -267,6 +270,7 @@ awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string cust
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   co_await reset_counters(sid, raw);  // a (re)created key starts with a full quota
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  co_await store_.announce_key_change();  // other gateways drop their cached copies
   log::info("key added",
             {{"key_hash", cfg_.hash_keys ? sid : std::string("-")}, {"org_id", session->org_id}});
   json::object o;
@@ -358,6 +362,7 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
     if (!ec && old.is_object()) co_await reset_counters(sid, old.as_object());
   }
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  co_await store_.announce_key_change();  // other gateways drop their cached copies
   json::object o;
   o["key"] = id;
   o["status"] = "ok";
@@ -376,6 +381,7 @@ awaitable<AdminResult> KeysApi::remove(const AdminRequest& req, const std::strin
   if (!ec && old.is_object()) old_session = std::move(old.as_object());
   co_await reset_counters(sid, old_session);
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  co_await store_.announce_key_change();  // other gateways drop their cached copies
   json::object o;
   o["key"] = id;
   o["status"] = "ok";
@@ -449,6 +455,7 @@ awaitable<AdminResult> KeysApi::set_policies(const AdminRequest& req, const std:
   if (!co_await store_.set(store::apikey_key(sid), json::serialize(sv), 0))
     co_return err(500, "Could not write key data");
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
+  co_await store_.announce_key_change();  // other gateways drop their cached copies
   log::info("key policies set", {{"key_hash", cfg_.hash_keys ? sid : std::string("-")}});
   json::object o;
   o["key"] = hash;

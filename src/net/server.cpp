@@ -38,6 +38,7 @@
 #include "proxy/snapshot.h"
 #include "store/embedded_store.h"
 #include "store/keyspace.h"
+#include "store/redis_store.h"
 #include "tls/client_tls.h"
 #include "tls/server_tls.h"
 
@@ -60,6 +61,7 @@ constexpr size_t kSessionCacheSize = 100000;
 
 const char* const kProxyError = "There was a problem proxying the request";
 const char* const kTimeoutError = "Upstream service reached hard timeout.";
+const char* const kStoreDown = "Key store not available";
 
 // ---------------------------------------------------------------------------------------------
 // A byte buffer with a read and a write position (no copy on consume).
@@ -316,6 +318,12 @@ class Worker {
 
   void start();
   void begin_drain();
+  // One client connection fewer; a drained worker lets go of its store connection so that its
+  // event loop can end.
+  void connection_done() {
+    --connections;
+    if (draining && connections == 0) gw.store->close_thread();
+  }
   awaitable<void> accept_loop(tcp::acceptor& a, ListenerKind kind);
   awaitable<void> session(std::shared_ptr<ClientConn> c);
   awaitable<void> watchdog(std::shared_ptr<ClientConn> c);
@@ -386,10 +394,11 @@ ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
 
 // ---------------------------------------------------------------------------------------------
 std::unique_ptr<store::Store> open_store(const config::GatewayConfig& cfg) {
+  if (cfg.gatehouse.store_type == "redis") return std::make_unique<store::RedisStore>(cfg);
   if (cfg.gatehouse.store_type != "embedded")
     throw config::ConfigError(cfg.file +
-                              ": field \"gatehouse.store.type\": the Redis store is not available "
-                              "in this version; use \"embedded\"");
+                              ": field \"gatehouse.store.type\": expected \"embedded\" "
+                              "or \"redis\"");
   try {
     return std::make_unique<store::EmbeddedStore>(cfg.gatehouse.store_path);
   } catch (const std::exception& e) {
@@ -490,8 +499,12 @@ int Gateway::run() {
   };
   signals.async_wait(on_signal);
 
+  // Key changes made through other gateways on the same store reach this one's caches.
+  store->watch_key_changes(main_ioc_,
+                           [] { admin::key_epoch().fetch_add(1, std::memory_order_acq_rel); });
   for (auto& w : workers_) w->start();
   main_ioc_.run();
+  store->close_thread();
 
   // Wait for the workers to finish their in-flight requests, then stop what remains.
   {
@@ -507,7 +520,13 @@ int Gateway::run() {
   // Quota counters used since the last write-back survive the restart.
   if (!workers_.empty()) {
     main_ioc_.restart();
-    asio::co_spawn(main_ioc_, workers_[0]->flush_quotas(), asio::detached);
+    asio::co_spawn(
+        main_ioc_,
+        [this]() -> awaitable<void> {
+          co_await workers_[0]->flush_quotas();
+          store->close_thread();
+        },
+        asio::detached);
     main_ioc_.run();
   }
   log::info("gatehouse stopped");
@@ -542,6 +561,7 @@ void Worker::begin_drain() {
   // Idle keep-alive connections are closed now; busy ones close after their response.
   auto copy = idle;
   for (auto* c : copy) c->finish();
+  if (connections == 0) gw.store->close_thread();
   guard.reset();
 }
 
@@ -648,7 +668,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
                   {"error", wec ? wec.message() : std::to_string(n)},
                   {"errno", errno}});
       c->finish();
-      --connections;
+      connection_done();
       co_return;
     }
     if (first != 0x16) {
@@ -662,7 +682,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       } else {
         c->finish();
       }
-      --connections;
+      connection_done();
       co_return;
     }
     c->stream.start_tls(gw.server_tls->new_ssl());
@@ -670,7 +690,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     if (hec) {
       log::debug("TLS handshake failed", {{"client", c->remote_ip}, {"error", hec.message()}});
       c->finish();
-      --connections;
+      connection_done();
       co_return;
     }
   }
@@ -738,7 +758,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
 done:
   idle.erase(c.get());
   c->finish();
-  --connections;
+  connection_done();
 }
 
 void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex) {
@@ -876,6 +896,9 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
   auto found = auth::find_token(req, spec.token);
   if (found.place == auth::TokenPlace::kNone)
     co_return Denial{{401, "Authorization field missing"}};
+  // The store is down: no key is admitted, cached or not (a key deleted meanwhile through
+  // another gateway could not be known to be gone).
+  if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
   // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
   std::shared_ptr<const KeyView> key;
   for (const auto& sid :
@@ -925,19 +948,61 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
   const policy::Limit& lim = api ? api->limit : key.access.session_limit;
   const std::string scope = api ? api->scope : std::string();
   const bool rate_headers = gw.cfg.rate_limit_response_headers == "rate_limits";
-  if (lim.rate > 0 && lim.per > 0) {
+  const bool has_rate = lim.rate > 0 && lim.per > 0;
+  auto unix_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  auto set_rate_headers = [&](int64_t remaining, int64_t reset_s) {
+    if (!rate_headers) return;
+    ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.rate)},
+                        {"X-RateLimit-Remaining", std::to_string(remaining)},
+                        {"X-RateLimit-Reset", std::to_string(unix_now() + reset_s)}};
+    ex.limit_headers_on_errors = true;
+  };
+  auto set_quota_headers = [&](int64_t remaining, int64_t renews_at) {
+    if (rate_headers) return;
+    ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.quota_max)},
+                        {"X-RateLimit-Remaining", std::to_string(remaining)},
+                        {"X-RateLimit-Reset", std::to_string(renews_at)}};
+  };
+  // The rate limit is counted by this gateway unless the store counts it for the whole fleet
+  // (enable_redis_rolling_limiter on a Redis store).
+  const bool shared = gw.store->counts_limits();
+  const bool rate_in_store = shared && gw.cfg.enable_redis_rolling_limiter;
+  if (has_rate && !rate_in_store) {
     auto r = gw.limiter.rate_take(store::rate_limit_key(key.storage_id, scope), lim.rate, lim.per,
                                   Clock::now());
-    if (rate_headers) {
-      auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-      ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.rate)},
-                          {"X-RateLimit-Remaining", std::to_string(r.remaining)},
-                          {"X-RateLimit-Reset", std::to_string(unix_now + r.reset_s)}};
-      ex.limit_headers_on_errors = true;
-    }
+    set_rate_headers(r.remaining, r.reset_s);
     if (!r.allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
+  }
+  if (shared) {
+    // One round trip for the fleet-wide rate limit and the quota together.
+    store::LimitRequest lr;
+    if (has_rate && rate_in_store) {
+      lr.rate_key = store::rate_limit_key(key.storage_id, scope);
+      lr.rate = lim.rate;
+      lr.per = lim.per;
+    }
+    if (lim.quota_max > 0) {
+      lr.quota_key = store::quota_key(key.storage_id, scope);
+      lr.quota_max = lim.quota_max;
+      lr.quota_renewal = lim.quota_renewal_rate;
+    }
+    if (lr.rate > 0 || lr.quota_max > 0) {
+      auto res = co_await gw.store->take_limits(std::move(lr));
+      if (!res.ok) co_return Denial{{503, kStoreDown}};
+      if (has_rate && rate_in_store) {
+        set_rate_headers(res.rate_remaining, res.rate_reset_s);
+        if (!res.rate_allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
+      }
+      if (lim.quota_max > 0) {
+        set_quota_headers(std::max<int64_t>(0, res.quota_remaining), res.quota_renews_at);
+        if (!res.quota_allowed) co_return Denial{{403, "Quota exceeded"}};
+      }
+    }
+    co_return Denial{};
   }
   if (lim.quota_max > 0) {
     auto name = store::quota_key(key.storage_id, scope);
@@ -948,16 +1013,9 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
         persisted =
             policy::Limiter::QuotaState{std::strtoll(e->value.c_str(), nullptr, 10), e->expires_at};
     }
-    auto unix_now = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
     auto q =
-        gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now, persisted);
-    if (!rate_headers) {
-      ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.quota_max)},
-                          {"X-RateLimit-Remaining", std::to_string(q.remaining)},
-                          {"X-RateLimit-Reset", std::to_string(q.renews_at)}};
-    }
+        gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now(), persisted);
+    set_quota_headers(q.remaining, q.renews_at);
     if (!q.allowed) co_return Denial{{403, "Quota exceeded"}};
   }
   co_return Denial{};

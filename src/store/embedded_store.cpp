@@ -266,6 +266,10 @@ boost::asio::awaitable<bool> EmbeddedStore::del(std::string key) { co_return del
 boost::asio::awaitable<std::optional<Store::Entry>> EmbeddedStore::get_entry(std::string key) {
   co_return get_entry_sync(key);
 }
+boost::asio::awaitable<LimitResult> EmbeddedStore::take_limits(LimitRequest) {
+  co_return LimitResult{};
+}
+boost::asio::awaitable<void> EmbeddedStore::announce_key_change() { co_return; }
 boost::asio::awaitable<bool> EmbeddedStore::set_many(std::vector<Write> writes) {
   co_return set_many_sync(writes);
 }

@@ -27,6 +27,9 @@ class EmbeddedStore final : public Store {
   boost::asio::awaitable<std::optional<Entry>> get_entry(std::string key) override;
   boost::asio::awaitable<bool> set_many(std::vector<Write> writes) override;
   bool healthy() override;
+  // Counters are the gateway's own (policy::Limiter); nothing to share with other gateways.
+  boost::asio::awaitable<LimitResult> take_limits(LimitRequest r) override;
+  boost::asio::awaitable<void> announce_key_change() override;
 
   // The same operations without coroutines (used by the coroutine versions and by tools).
   std::optional<std::string> get_sync(const std::string& key);

@@ -6,11 +6,36 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace gh::store {
+
+// One request's rate limit and quota, for a store that counts them itself (shared by every
+// gateway on it). An empty key or a zero limit skips that part.
+struct LimitRequest {
+  std::string rate_key;
+  int64_t rate = 0;
+  double per = 0;
+  std::string quota_key;
+  int64_t quota_max = 0;
+  int64_t quota_renewal = 0;  // seconds; 0 = never renews
+};
+struct LimitResult {
+  bool ok = false;  // false: the store did not answer (the caller fails closed)
+  bool rate_allowed = true;
+  int64_t rate_remaining = 0;
+  int64_t rate_reset_s = 0;
+  bool quota_allowed = true;
+  int64_t quota_remaining = -1;
+  int64_t quota_renews_at = 0;  // unix seconds; 0 = never
+};
 
 class Store {
  public:
@@ -44,6 +69,21 @@ class Store {
   virtual boost::asio::awaitable<bool> set_many(std::vector<Write> writes) = 0;
   // False while the store cannot answer (the gateway then fails closed).
   virtual bool healthy() = 0;
+
+  // True when rate limits (the rolling limiter) and quotas are counted by the store itself, so
+  // every gateway on it shares them; take_limits then does both in one round trip.
+  virtual bool counts_limits() const { return false; }
+  virtual boost::asio::awaitable<LimitResult> take_limits(LimitRequest r) = 0;
+  // Tells the other gateways on this store that keys changed (their caches drop them).
+  virtual boost::asio::awaitable<void> announce_key_change() = 0;
+  // Runs `on_change` (on `ioc`'s thread) whenever another gateway announces a key change, and
+  // whenever the notifications may have been missed (reconnection).
+  virtual void watch_key_changes(boost::asio::io_context& ioc, std::function<void()> on_change) {
+    (void)ioc;
+    (void)on_change;
+  }
+  // Lets go of what the calling thread holds (connections), so that its event loop can end.
+  virtual void close_thread() {}
 };
 
 }  // namespace gh::store

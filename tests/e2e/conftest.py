@@ -356,6 +356,80 @@ class Gateway:
         return self.proc.returncode if self.proc else None
 
 
+# ---------------------------------------------------------------------------------------------
+# A real Redis (Debian's redis-server), on a free port, data in its own folder (append-only file,
+# fsync always, so a restart keeps every write).
+class Redis:
+    def __init__(self, workdir: Path, tls=None, password=None):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tls = tls  # {"cert", "key", "ca", "auth_clients"}
+        self.password = password
+        self.proc = None
+
+    def args(self):
+        a = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", str(self.dir), "--protected-mode", "no"]
+        if self.tls:
+            a += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls["cert"],
+                  "--tls-key-file", self.tls["key"], "--tls-ca-cert-file", self.tls["ca"],
+                  "--tls-auth-clients", "yes" if self.tls.get("auth_clients", True) else "no"]
+        else:
+            a += ["--port", str(self.port)]
+        if self.password:
+            a += ["--requirepass", self.password]
+        return a
+
+    def start(self):
+        self.log = open(self.dir / "redis.log", "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=subprocess.STDOUT)
+        assert wait_port(self.port), (self.dir / "redis.log").read_text()
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the port opens before the data is loaded
+            try:
+                if self.cli("PING").strip() == "PONG":
+                    return self
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("redis did not answer PING")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.log.close()
+
+    def cli(self, *args):
+        a = ["redis-cli", "-p", str(self.port)]
+        if self.tls:
+            a += ["--tls", "--cacert", self.tls["ca"]]
+            if "client_cert" in self.tls:
+                a += ["--cert", self.tls["client_cert"], "--key", self.tls["client_key"]]
+        if self.password:
+            a += ["--no-auth-warning", "-a", self.password]
+        return subprocess.run(a + list(args), capture_output=True, text=True, check=True,
+                              timeout=10).stdout
+
+    def storage_conf(self):
+        return {"type": "redis", "host": "127.0.0.1", "port": self.port}
+
+
+@pytest.fixture
+def redis_factory(tmp_path):
+    made = []
+
+    def make(**kw):
+        r = Redis(tmp_path / f"redis{len(made)}", **kw)
+        made.append(r)
+        return r.start()
+
+    yield make
+    for r in made:
+        r.stop()
+
+
 @pytest.fixture
 def gateway_factory(tmp_path):
     made = []

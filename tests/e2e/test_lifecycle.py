@@ -182,7 +182,7 @@ def test_store_errors_name_the_field(gateway_factory, tmp_path):
     gw.start(wait=False)
     assert gw.proc.wait(timeout=10) != 0
     assert "gatehouse.store.path" in gw.logs() and str(gw.conf_path) in gw.logs()
-    gw2 = gateway_factory(conf={"gatehouse": {"store": {"type": "redis"}}}, start=False)
+    gw2 = gateway_factory(conf={"gatehouse": {"store": {"type": "memcached"}}}, start=False)
     gw2.start(wait=False)
     assert gw2.proc.wait(timeout=10) != 0
     assert "gatehouse.store.type" in gw2.logs()

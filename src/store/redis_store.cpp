@@ -1,0 +1,765 @@
+#include "store/redis_store.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "core/util.h"
+
+namespace gh::store {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr auto kConnectTimeout = std::chrono::seconds(2);
+constexpr auto kCommandTimeout = std::chrono::seconds(2);
+constexpr auto kBackoffFirst = std::chrono::milliseconds(100);
+constexpr auto kBackoffMax = std::chrono::milliseconds(1000);
+
+struct Reply {
+  int type = REDIS_REPLY_NIL;
+  std::string str;
+  long long integer = 0;
+  std::vector<Reply> elements;
+  bool error() const { return type == REDIS_REPLY_ERROR; }
+};
+
+Reply convert(const redisReply* r) {
+  Reply out;
+  out.type = r->type;
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.integer = r->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+using Command = std::vector<std::string>;
+
+void encode(const Command& args, std::string& out) {
+  out += '*';
+  out += std::to_string(args.size());
+  out += "\r\n";
+  for (const auto& a : args) {
+    out += '$';
+    out += std::to_string(a.size());
+    out += "\r\n";
+    out += a;
+    out += "\r\n";
+  }
+}
+
+// Rate limit (sliding log on a sorted set, Redis' own clock) and quota (a counter expiring at the
+// end of its period) of one request, atomically and in one round trip. A refused rate limit
+// uses no quota; only admitted requests are counted.
+const char* const kLimitScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate_left, rate_reset = -1, 0
+local rate = tonumber(ARGV[1])
+if rate > 0 then
+  local per = tonumber(ARGV[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
+  local n = redis.call('ZCARD', KEYS[1])
+  if n >= rate then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    local reset = per
+    if oldest[2] then reset = tonumber(oldest[2]) + per - now end
+    return {0, 0, math.ceil(reset / 1000000), 1, -1, 0}
+  end
+  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(per / 1000))
+  rate_left = rate - n - 1
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
+end
+local qmax = tonumber(ARGV[4])
+if qmax > 0 then
+  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local pttl = redis.call('PTTL', KEYS[2])
+  if used >= qmax then return {1, rate_left, rate_reset, 0, 0, pttl} end
+  used = redis.call('INCR', KEYS[2])
+  local renewal = tonumber(ARGV[5])
+  if renewal > 0 and (used == 1 or pttl < 0) then
+    redis.call('EXPIRE', KEYS[2], renewal)
+    pttl = renewal * 1000
+  end
+  return {1, rate_left, rate_reset, 1, qmax - used, pttl}
+end
+return {1, rate_left, rate_reset, 1, -1, 0}
+)lua";
+
+const char* const kIncrScript = R"lua(
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if v == tonumber(ARGV[1]) and tonumber(ARGV[2]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return v
+)lua";
+
+std::string sha1_hex(std::string_view s) {
+  unsigned char d[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(s.data()), s.size(), d);
+  return hex_encode(d, sizeof d);
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct CtxFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+
+}  // namespace
+
+struct RedisStore::Impl {
+  uint64_t id = 0;
+  std::string host;
+  std::string port;
+  std::string username, password;
+  int database = 0;
+  bool tls = false;
+  bool verify_host = true;
+  std::unique_ptr<SSL_CTX, CtxFree> ssl_ctx;
+  std::string limit_sha = sha1_hex(kLimitScript);
+  std::string incr_sha = sha1_hex(kIncrScript);
+  std::string member_prefix = random_hex(8);  // unique members in the sliding logs
+  std::atomic<uint64_t> member_seq{0};
+  std::atomic<bool> up{false};
+  std::atomic<int> reported{-1};  // -1 = nothing reported yet, 0 = down, 1 = up
+
+  class Conn;
+  std::mutex subs_mu;
+  std::vector<std::pair<std::thread::id, std::shared_ptr<Conn>>> subscribers;
+
+  std::shared_ptr<Conn> local(const asio::any_io_executor& ex, const std::shared_ptr<Impl>& self);
+  void set_up(bool v, const std::string& why) {
+    up.store(v);
+    int was = reported.exchange(v ? 1 : 0);  // log each change once, and the first failure
+    if (was != (v ? 1 : 0)) {
+      if (v) {
+        log::info("redis store connected", {{"host", host}, {"port", port}});
+      } else {
+        log::error("redis store unreachable: failing closed", {{"host", host}, {"reason", why}});
+      }
+    }
+  }
+};
+
+// One connection, owned by one thread: commands are pipelined (written as they come, replies
+// matched in order), reconnection with backoff runs in the background while anything holds it.
+class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::Impl::Conn> {
+ public:
+  using OnMessage = std::function<void()>;
+  Conn(asio::any_io_executor ex, std::shared_ptr<Impl> impl, OnMessage on_message = {})
+      : ex_(std::move(ex)),
+        impl_(std::move(impl)),
+        on_message_(std::move(on_message)),
+        broken_(ex_),
+        backoff_timer_(ex_) {}
+
+  void start() {
+    asio::co_spawn(
+        ex_, [self = shared_from_this()] { return self->maintain(); }, asio::detached);
+  }
+
+  void close() {
+    closed_ = true;
+    close_socket();
+    broken_.cancel();
+    backoff_timer_.cancel();
+  }
+
+  // Sends `cmds` in one write and returns their replies; nullopt when the connection is down,
+  // failed or did not answer in time (the caller fails closed).
+  awaitable<std::optional<std::vector<Reply>>> exec(std::vector<Command> cmds) {
+    if (state_ == State::kConnecting) {
+      auto t = std::make_shared<asio::steady_timer>(ex_, kConnectTimeout);
+      state_waiters_.push_back(t);
+      co_await t->async_wait(nothrow);
+    }
+    if (state_ != State::kUp) co_return std::nullopt;
+    auto r = co_await send(std::move(cmds));
+    co_return r;
+  }
+
+ private:
+  enum class State { kConnecting, kUp, kDown, kClosed };
+  using TlsStream = asio::ssl::stream<tcp::socket>;
+
+  struct Waiter {
+    explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::vector<Reply> replies;
+    size_t expected = 0;
+    bool done = false;
+    bool failed = false;
+  };
+
+  void set_state(State s) {
+    state_ = s;
+    for (auto& t : state_waiters_) t->cancel();
+    state_waiters_.clear();
+  }
+
+  void close_socket() {
+    error_code ec;
+    if (tls_) tls_->next_layer().close(ec);
+    if (plain_) plain_->close(ec);
+  }
+
+  void fail_all() {
+    for (auto& w : waiters_) {
+      w->failed = true;
+      w->timer.cancel();
+    }
+    waiters_.clear();
+    out_.clear();
+  }
+
+  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+    if (tls_) {
+      auto [ec, n] = co_await tls_->async_read_some(b, nothrow);
+      co_return std::make_pair(ec, n);
+    }
+    auto [ec, n] = co_await plain_->async_read_some(b, nothrow);
+    co_return std::make_pair(ec, n);
+  }
+
+  awaitable<error_code> write_all(const std::string& data) {
+    if (tls_) {
+      auto [ec, n] = co_await asio::async_write(*tls_, asio::buffer(data), nothrow);
+      co_return ec;
+    }
+    auto [ec, n] = co_await asio::async_write(*plain_, asio::buffer(data), nothrow);
+    co_return ec;
+  }
+
+  // Closes the socket if `t` expires first: every network step has a deadline.
+  std::shared_ptr<asio::steady_timer> deadline(Clock::duration d) {
+    auto t = std::make_shared<asio::steady_timer>(ex_, d);
+    asio::co_spawn(
+        ex_,
+        [t, self = shared_from_this()]() -> awaitable<void> {
+          auto [ec] = co_await t->async_wait(nothrow);
+          if (!ec) self->close_socket();
+        },
+        asio::detached);
+    return t;
+  }
+
+  awaitable<std::optional<std::vector<Reply>>> send(std::vector<Command> cmds) {
+    auto w = std::make_shared<Waiter>(ex_);
+    w->expected = cmds.size();
+    for (const auto& c : cmds) encode(c, out_);
+    waiters_.push_back(w);
+    if (!writing_) {
+      writing_ = true;
+      while (!out_.empty()) {
+        std::string buf;
+        buf.swap(out_);
+        auto ec = co_await write_all(buf);
+        if (ec) {
+          close_socket();  // the reader sees it and fails every waiter
+          break;
+        }
+      }
+      writing_ = false;
+    }
+    if (!w->done && !w->failed) {
+      w->timer.expires_after(kCommandTimeout);
+      co_await w->timer.async_wait(nothrow);
+    }
+    if (!w->done) {
+      if (!w->failed) {
+        // A connection that missed a reply cannot be trusted to stay in step: start over.
+        log::warn("redis command timed out: reconnecting");
+        close_socket();
+      }
+      co_return std::nullopt;
+    }
+    co_return std::move(w->replies);
+  }
+
+  awaitable<bool> connect_once(std::string& why) {
+    tcp::resolver resolver(ex_);
+    auto [rec, results] = co_await resolver.async_resolve(impl_->host, impl_->port, nothrow);
+    if (rec) {
+      why = "cannot resolve " + impl_->host + ": " + rec.message();
+      co_return false;
+    }
+    error_code cec = asio::error::host_not_found;
+    for (const auto& r : results) {
+      plain_.emplace(ex_);
+      tls_.reset();
+      auto t = deadline(kConnectTimeout);
+      auto [e] = co_await plain_->async_connect(r.endpoint(), nothrow);
+      t->cancel();
+      cec = e;
+      if (!e) break;
+    }
+    if (cec) {
+      why = "cannot connect: " + cec.message();
+      co_return false;
+    }
+    error_code ignored;
+    plain_->set_option(tcp::no_delay(true), ignored);
+    if (impl_->tls) {
+      SSL* ssl = SSL_new(impl_->ssl_ctx.get());
+      if (!ssl) {
+        why = "cannot create a TLS session";
+        co_return false;
+      }
+      const auto& h = impl_->host;
+      bool is_ip = h.find(':') != std::string::npos ||
+                   h.find_first_not_of("0123456789.") == std::string::npos;
+      if (!is_ip) SSL_set_tlsext_host_name(ssl, h.c_str());
+      if (impl_->verify_host) {
+        X509_VERIFY_PARAM* p = SSL_get0_param(ssl);
+        if (is_ip) {
+          X509_VERIFY_PARAM_set1_ip_asc(p, h.c_str());
+        } else {
+          X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+          X509_VERIFY_PARAM_set1_host(p, h.c_str(), h.size());
+        }
+      }
+      tls_ = std::make_unique<TlsStream>(std::move(*plain_), ssl);
+      plain_.reset();
+      auto t = deadline(kConnectTimeout);
+      auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, nothrow);
+      t->cancel();
+      if (hec) {
+        long vr = SSL_get_verify_result(tls_->native_handle());
+        why = "TLS handshake failed: " +
+              (vr != X509_V_OK ? std::string(X509_verify_cert_error_string(vr)) : hec.message());
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  awaitable<void> read_loop() {
+    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
+                                                                redisReaderFree);
+    std::vector<char> buf(16384);
+    while (!closed_) {
+      auto [ec, n] = co_await read_some(asio::buffer(buf));
+      if (ec) break;
+      if (redisReaderFeed(reader.get(), buf.data(), n) != REDIS_OK) break;
+      bool bad = false;
+      while (true) {
+        void* raw = nullptr;
+        if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+          bad = true;
+          break;
+        }
+        if (!raw) break;
+        Reply r = convert(static_cast<redisReply*>(raw));
+        freeReplyObject(raw);
+        if (!waiters_.empty()) {
+          auto& w = waiters_.front();
+          w->replies.push_back(std::move(r));
+          if (w->replies.size() == w->expected) {
+            w->done = true;
+            w->timer.cancel();
+            waiters_.pop_front();
+          }
+        } else if (on_message_ && r.type == REDIS_REPLY_ARRAY && !r.elements.empty() &&
+                   r.elements[0].str == "message") {
+          on_message_();
+        } else {
+          bad = true;  // a reply nobody asked for: out of step
+          break;
+        }
+      }
+      if (bad) break;
+    }
+    close_socket();
+    broken_.cancel();
+  }
+
+  awaitable<bool> handshake(std::string& why) {
+    std::vector<Command> cmds;
+    if (!impl_->password.empty()) {
+      if (impl_->username.empty())
+        cmds.push_back({"AUTH", impl_->password});
+      else
+        cmds.push_back({"AUTH", impl_->username, impl_->password});
+    }
+    if (impl_->database > 0) cmds.push_back({"SELECT", std::to_string(impl_->database)});
+    if (on_message_) cmds.push_back({"SUBSCRIBE", kKeyEventsChannel});
+    if (cmds.empty()) cmds.push_back({"PING"});
+    auto r = co_await send(std::move(cmds));
+    if (!r) {
+      why = "no answer to the connection set-up";
+      co_return false;
+    }
+    for (const auto& rep : *r) {
+      if (rep.error()) {
+        why = rep.str;
+        co_return false;
+      }
+    }
+    co_return true;
+  }
+
+  awaitable<void> maintain() {
+    auto backoff = kBackoffFirst;
+    while (!closed_) {
+      set_state(State::kConnecting);
+      std::string why;
+      bool ok = co_await connect_once(why);
+      if (ok && !closed_) {
+        broken_.expires_at(Clock::time_point::max());
+        asio::co_spawn(
+            ex_, [self = shared_from_this()] { return self->read_loop(); }, asio::detached);
+        ok = co_await handshake(why);
+        if (ok && !closed_) {
+          set_state(State::kUp);
+          impl_->set_up(true, "");
+          backoff = kBackoffFirst;
+          if (on_message_) on_message_();  // anything announced while we were away is lost
+          co_await broken_.async_wait(nothrow);
+          why = "connection lost";
+        }
+      }
+      fail_all();
+      close_socket();
+      if (closed_) break;
+      set_state(State::kDown);
+      impl_->set_up(false, why);
+      backoff_timer_.expires_after(backoff);
+      co_await backoff_timer_.async_wait(nothrow);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+    }
+    set_state(State::kClosed);
+  }
+
+  asio::any_io_executor ex_;
+  std::shared_ptr<Impl> impl_;
+  OnMessage on_message_;
+  std::optional<tcp::socket> plain_;
+  std::unique_ptr<TlsStream> tls_;
+  State state_ = State::kConnecting;
+  bool closed_ = false;
+  std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::vector<std::shared_ptr<asio::steady_timer>> state_waiters_;
+  std::string out_;
+  bool writing_ = false;
+  asio::steady_timer broken_;
+  asio::steady_timer backoff_timer_;
+};
+
+namespace {
+std::atomic<uint64_t> g_next_id{1};
+thread_local std::unordered_map<uint64_t, std::shared_ptr<RedisStore::Impl::Conn>> t_conns;
+}  // namespace
+
+std::shared_ptr<RedisStore::Impl::Conn> RedisStore::Impl::local(const asio::any_io_executor& ex,
+                                                                const std::shared_ptr<Impl>& self) {
+  auto it = t_conns.find(id);
+  if (it != t_conns.end()) return it->second;
+  auto c = std::make_shared<Conn>(ex, self);
+  t_conns[id] = c;
+  c->start();
+  return c;
+}
+
+namespace {
+
+std::string tls_version_error(const config::GatewayConfig& cfg, const char* field) {
+  return cfg.file + ": field \"storage." + field + "\": expected \"1.2\" or \"1.3\"";
+}
+
+int parse_tls_version(const std::string& v, int dflt, const config::GatewayConfig& cfg,
+                      const char* field) {
+  if (v.empty()) return dflt;
+  if (v == "1.2" || v == "771") return TLS1_2_VERSION;
+  if (v == "1.3" || v == "772") return TLS1_3_VERSION;
+  throw config::ConfigError(tls_version_error(cfg, field));
+}
+
+}  // namespace
+
+RedisStore::RedisStore(const config::GatewayConfig& cfg) : impl_(std::make_shared<Impl>()) {
+  const auto& s = cfg.storage;
+  auto field = [&](const char* f, const std::string& msg) {
+    return config::ConfigError(cfg.file + ": field \"storage." + f + "\": " + msg);
+  };
+  if (s.enable_cluster)
+    throw field("enable_cluster", "Redis Cluster is not available in this version");
+  impl_->id = g_next_id++;
+  impl_->host = s.host;
+  impl_->port = std::to_string(s.port);
+  if (!s.addrs.empty()) {
+    // Without cluster mode Tyk takes the first address.
+    const auto& a = s.addrs.front();
+    auto colon = a.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == a.size())
+      throw field("addrs", "expected host:port, got \"" + a + "\"");
+    impl_->host = a.substr(0, colon);
+    impl_->port = a.substr(colon + 1);
+    if (impl_->host.size() > 2 && impl_->host.front() == '[' && impl_->host.back() == ']')
+      impl_->host = impl_->host.substr(1, impl_->host.size() - 2);
+  }
+  impl_->username = s.username;
+  impl_->password = s.password;
+  impl_->database = s.database;
+  impl_->tls = s.use_ssl;
+  if (s.use_ssl) {
+    impl_->ssl_ctx.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX* c = impl_->ssl_ctx.get();
+    SSL_CTX_set_min_proto_version(
+        c, parse_tls_version(s.tls_min_version, TLS1_2_VERSION, cfg, "tls_min_version"));
+    SSL_CTX_set_max_proto_version(
+        c, parse_tls_version(s.tls_max_version, TLS1_3_VERSION, cfg, "tls_max_version"));
+    SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    if (!s.ca_file.empty()) {
+      if (SSL_CTX_load_verify_locations(c, s.ca_file.c_str(), nullptr) != 1)
+        throw field("ca_file", "cannot read CA certificates from " + s.ca_file);
+    } else {
+      SSL_CTX_set_default_verify_paths(c);
+    }
+    if (!s.cert_file.empty() || !s.key_file.empty()) {
+      if (s.cert_file.empty() || s.key_file.empty())
+        throw field(s.cert_file.empty() ? "cert_file" : "key_file",
+                    "cert_file and key_file go together");
+      if (SSL_CTX_use_certificate_chain_file(c, s.cert_file.c_str()) != 1)
+        throw field("cert_file", "cannot read a certificate from " + s.cert_file);
+      if (SSL_CTX_use_PrivateKey_file(c, s.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+        throw field("key_file", "cannot read a private key from " + s.key_file);
+      if (SSL_CTX_check_private_key(c) != 1)
+        throw field("key_file", "the key does not match cert_file");
+    }
+    if (s.ssl_insecure_skip_verify) {
+      SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+      impl_->verify_host = false;
+      log::warn("Redis TLS verification is disabled (storage.ssl_insecure_skip_verify)");
+    } else {
+      SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    }
+  }
+}
+
+RedisStore::~RedisStore() {
+  std::lock_guard<std::mutex> lock(impl_->subs_mu);
+  impl_->subscribers.clear();
+}
+
+namespace {
+awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
+                                                 std::vector<Command> cmds) {
+  auto ex = co_await asio::this_coro::executor;
+  auto conn = impl->local(ex, impl);
+  auto r = co_await conn->exec(std::move(cmds));
+  co_return r;
+}
+
+awaitable<std::optional<Reply>> run_one(const std::shared_ptr<RedisStore::Impl>& impl,
+                                        Command cmd) {
+  std::vector<Command> cmds;
+  cmds.push_back(std::move(cmd));
+  auto r = co_await run(impl, std::move(cmds));
+  if (!r || r->empty()) co_return std::nullopt;
+  co_return std::move(r->front());
+}
+
+// EVALSHA, loading the script on first use (NOSCRIPT).
+awaitable<std::optional<Reply>> eval(const std::shared_ptr<RedisStore::Impl>& impl,
+                                     const char* script, const std::string& sha,
+                                     std::vector<std::string> keys, std::vector<std::string> args) {
+  Command c{"EVALSHA", sha, std::to_string(keys.size())};
+  for (auto& k : keys) c.push_back(k);
+  for (auto& a : args) c.push_back(a);
+  auto r = co_await run_one(impl, c);
+  if (r && r->error() && r->str.rfind("NOSCRIPT", 0) == 0) {
+    c[0] = "EVAL";
+    c[1] = script;
+    r = co_await run_one(impl, c);
+  }
+  if (r && r->error()) {
+    log::error("redis script failed", {{"error", r->str}});
+    co_return std::nullopt;
+  }
+  co_return r;
+}
+}  // namespace
+
+awaitable<std::optional<std::string>> RedisStore::get(std::string key) {
+  Command c{"GET", std::move(key)};
+  auto r = co_await run_one(impl_, std::move(c));
+  if (!r || r->type != REDIS_REPLY_STRING) co_return std::nullopt;
+  co_return std::move(r->str);
+}
+
+awaitable<std::optional<Store::Entry>> RedisStore::get_entry(std::string key) {
+  std::vector<Command> cmds;
+  cmds.push_back(Command{"GET", key});
+  cmds.push_back(Command{"PTTL", key});
+  auto r = co_await run(impl_, std::move(cmds));
+  if (!r || r->size() != 2 || (*r)[0].type != REDIS_REPLY_STRING) co_return std::nullopt;
+  Entry e;
+  e.value = std::move((*r)[0].str);
+  long long pttl = (*r)[1].integer;
+  if (pttl > 0) e.expires_at = unix_now() + (pttl + 999) / 1000;
+  co_return e;
+}
+
+awaitable<bool> RedisStore::set(std::string key, std::string value, int64_t ttl_seconds) {
+  Command c{"SET", std::move(key), std::move(value)};
+  if (ttl_seconds > 0) {
+    c.push_back("EX");
+    c.push_back(std::to_string(ttl_seconds));
+  }
+  auto r = co_await run_one(impl_, std::move(c));
+  co_return r && r->type == REDIS_REPLY_STATUS;
+}
+
+awaitable<bool> RedisStore::set_many(std::vector<Write> writes) {
+  if (writes.empty()) co_return true;
+  std::vector<Command> cmds;
+  for (auto& w : writes) {
+    Command c{"SET", std::move(w.key), std::move(w.value)};
+    if (w.ttl_seconds > 0) {
+      c.push_back("EX");
+      c.push_back(std::to_string(w.ttl_seconds));
+    }
+    cmds.push_back(std::move(c));
+  }
+  auto r = co_await run(impl_, std::move(cmds));
+  if (!r) co_return false;
+  for (const auto& rep : *r)
+    if (rep.type != REDIS_REPLY_STATUS) co_return false;
+  co_return true;
+}
+
+awaitable<bool> RedisStore::del(std::string key) {
+  Command c{"DEL", std::move(key)};
+  auto r = co_await run_one(impl_, std::move(c));
+  co_return r && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+}
+
+awaitable<std::vector<std::string>> RedisStore::scan(std::string prefix) {
+  std::string pattern;
+  for (char ch : prefix) {
+    if (ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\') pattern += '\\';
+    pattern += ch;
+  }
+  pattern += '*';
+  std::vector<std::string> out;
+  std::string cursor = "0";
+  for (int rounds = 0; rounds < 100000; ++rounds) {
+    Command c{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
+    auto r = co_await run_one(impl_, std::move(c));
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 2) break;
+    cursor = r->elements[0].str;
+    for (auto& e : r->elements[1].elements) out.push_back(std::move(e.str));
+    if (cursor == "0") break;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  co_return out;
+}
+
+awaitable<std::optional<int64_t>> RedisStore::incr(std::string key, int64_t by,
+                                                   int64_t ttl_seconds) {
+  std::vector<std::string> keys{std::move(key)};
+  std::vector<std::string> args{std::to_string(by), std::to_string(ttl_seconds)};
+  auto r = co_await eval(impl_, kIncrScript, impl_->incr_sha, std::move(keys), std::move(args));
+  if (!r || r->type != REDIS_REPLY_INTEGER) co_return std::nullopt;
+  co_return static_cast<int64_t>(r->integer);
+}
+
+bool RedisStore::healthy() { return impl_->up.load(); }
+
+awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
+  LimitResult out;
+  bool rate = req.rate > 0 && req.per > 0 && !req.rate_key.empty();
+  bool quota = req.quota_max > 0 && !req.quota_key.empty();
+  if (!rate && !quota) {
+    out.ok = true;
+    co_return out;
+  }
+  auto per_us = static_cast<int64_t>(req.per * 1e6);
+  std::string member = impl_->member_prefix + "-" + std::to_string(impl_->member_seq.fetch_add(1));
+  std::vector<std::string> keys{rate ? req.rate_key : std::string("-"),
+                                quota ? req.quota_key : std::string("-")};
+  std::vector<std::string> args{std::to_string(rate ? req.rate : 0), std::to_string(per_us), member,
+                                std::to_string(quota ? req.quota_max : 0),
+                                std::to_string(req.quota_renewal)};
+  auto r = co_await eval(impl_, kLimitScript, impl_->limit_sha, std::move(keys), std::move(args));
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 6) co_return out;
+  auto num = [&](size_t i) { return static_cast<int64_t>(r->elements[i].integer); };
+  out.ok = true;
+  out.rate_allowed = num(0) == 1;
+  out.rate_remaining = std::max<int64_t>(0, num(1));
+  out.rate_reset_s = num(2);
+  out.quota_allowed = num(3) == 1;
+  out.quota_remaining = num(4);
+  int64_t pttl = num(5);
+  out.quota_renews_at = pttl > 0 ? unix_now() + (pttl + 999) / 1000 : 0;
+  co_return out;
+}
+
+awaitable<void> RedisStore::announce_key_change() {
+  Command c{"PUBLISH", kKeyEventsChannel, "keys"};
+  co_await run_one(impl_, std::move(c));
+}
+
+void RedisStore::watch_key_changes(asio::io_context& ioc, std::function<void()> on_change) {
+  auto c = std::make_shared<Impl::Conn>(ioc.get_executor(), impl_, std::move(on_change));
+  {
+    std::lock_guard<std::mutex> lock(impl_->subs_mu);
+    impl_->subscribers.emplace_back(std::this_thread::get_id(), c);
+  }
+  c->start();
+}
+
+void RedisStore::close_thread() {
+  if (auto it = t_conns.find(impl_->id); it != t_conns.end()) {
+    it->second->close();
+    t_conns.erase(it);
+  }
+  std::lock_guard<std::mutex> lock(impl_->subs_mu);
+  auto& subs = impl_->subscribers;
+  for (auto it = subs.begin(); it != subs.end();) {
+    if (it->first == std::this_thread::get_id()) {
+      it->second->close();
+      it = subs.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace gh::store
