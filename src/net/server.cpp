@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
@@ -59,6 +60,52 @@ constexpr size_t kSessionCacheSize = 100000;
 
 const char* const kProxyError = "There was a problem proxying the request";
 const char* const kTimeoutError = "Upstream service reached hard timeout.";
+
+void append_decimal(std::string& out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+bool list_has_token(std::string_view list, std::string_view token) {
+  while (true) {
+    size_t comma = list.find(',');
+    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// Which fields a proxy must not forward (http::drop_when_forwarding), with the Connection
+// header values held inline instead of a vector of listed names built per message.
+class ConnectionLists {
+ public:
+  explicit ConnectionLists(const std::vector<http::Header>& headers) {
+    for (const auto& h : headers) {
+      if (h.name.size() != 10 || !iequals(h.name, "connection")) continue;
+      if (n_ == kInline) {
+        overflow_ = http::connection_listed(headers);
+        break;
+      }
+      lists_[n_++] = h.value;
+    }
+  }
+  bool drop(std::string_view name) const {
+    if (http::is_hop_by_hop(name) || (name.size() == 14 && iequals(name, "content-length")))
+      return true;
+    if (!overflow_.empty()) return http::drop_when_forwarding(name, overflow_);
+    for (size_t i = 0; i < n_; ++i) {
+      if (list_has_token(lists_[i], name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  std::string_view lists_[kInline];
+  size_t n_ = 0;
+  std::vector<std::string_view> overflow_;
+};
 
 // ---------------------------------------------------------------------------------------------
 // A byte buffer with a read and a write position (no copy on consume).
@@ -327,6 +374,19 @@ struct ClientConn {
   bool closed = false;
   UpstreamConn* active_upstream = nullptr;
   bool upstream_timed_out = false;
+  // Per-request scratch, kept across keep-alive requests so that a request allocates nothing.
+  http::RequestHead req;
+  http::ResponseHead resp;
+  std::string path, head, out, pool_key;
+
+  // Gives back what one large request made a scratch string grow to.
+  static void trim_scratch(std::string& s) {
+    if (s.capacity() > kReadChunk) std::string().swap(s);
+  }
+  void trim_scratch() {
+    trim_scratch(head);
+    trim_scratch(out);
+  }
 
   void set_deadline(Clock::duration d) {
     auto t = Clock::now() + d;
@@ -407,6 +467,14 @@ class Worker {
   // nullopt when the token admits the request, else the status and Tyk's message.
   awaitable<std::optional<std::pair<int, const char*>>> check_token(const http::RequestHead& req,
                                                                     const apidef::ApiSpec& spec);
+  // The same decision when it needs no store read (the usual case: the session is cached), so
+  // that it costs no coroutine frames; nullopt when check_token must decide.
+  std::optional<std::optional<std::pair<int, const char*>>> check_token_cached(
+      const http::RequestHead& req, const apidef::ApiSpec& spec);
+  std::optional<std::pair<int, const char*>> judge(const auth::Session& session,
+                                                   const apidef::ApiSpec& spec) const;
+  // The cached, current session for a storage id, or nullptr (a stale entry is dropped).
+  const std::shared_ptr<const auth::Session>* cached_session(const std::string& storage_id);
   awaitable<std::shared_ptr<const auth::Session>> session_for(const std::string& storage_id);
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
@@ -733,7 +801,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
 
   bool first_request = true;
   while (true) {
-    http::RequestHead req;
+    http::RequestHead& req = c->req;
     http::ParseResult pr;
     bool head_deadline = first_request;
     bool registered_idle = false;
@@ -789,6 +857,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       if (!c->closed) co_await graceful_close(*c);
       goto done;
     }
+    c->trim_scratch();
     c->set_deadline(std::chrono::seconds(g.idle_timeout));
   }
 done:
@@ -872,12 +941,18 @@ awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size
   co_return 0;
 }
 
-awaitable<std::shared_ptr<const auth::Session>> Worker::session_for(const std::string& sid) {
+const std::shared_ptr<const auth::Session>* Worker::cached_session(const std::string& sid) {
   uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
-  if (auto it = sessions.find(sid); it != sessions.end()) {
-    if (it->second.epoch == epoch) co_return it->second.session;
-    sessions.erase(it);
-  }
+  auto it = sessions.find(sid);
+  if (it == sessions.end()) return nullptr;
+  if (it->second.epoch == epoch) return &it->second.session;
+  sessions.erase(it);
+  return nullptr;
+}
+
+awaitable<std::shared_ptr<const auth::Session>> Worker::session_for(const std::string& sid) {
+  if (const auto* cached = cached_session(sid)) co_return *cached;
+  uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
   auto value = co_await gw.store->get(store::apikey_key(sid));
   if (!value) co_return nullptr;
   boost::system::error_code ec;
@@ -905,22 +980,43 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
     if (session) break;
   }
   if (!session) co_return Denial{{403, "Access to this API has been disallowed"}};
+  co_return judge(*session, spec);
+}
+
+std::optional<std::pair<int, const char*>> Worker::judge(const auth::Session& session,
+                                                         const apidef::ApiSpec& spec) const {
+  using Denial = std::optional<std::pair<int, const char*>>;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
   // Tyk checks an inactive key before an expired one.
-  if (session->is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
-  if (session->expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
-  if (!session->grants(spec.api_id, gw.cfg.allow_master_keys))
-    co_return Denial{{403, "Access to this API has been disallowed"}};
-  co_return Denial{};
+  if (session.is_inactive) return Denial{{403, "Key is inactive, please renew"}};
+  if (session.expired(now)) return Denial{{401, "Key has expired, please renew"}};
+  if (!session.grants(spec.api_id, gw.cfg.allow_master_keys))
+    return Denial{{403, "Access to this API has been disallowed"}};
+  return Denial{};
+}
+
+std::optional<std::optional<std::pair<int, const char*>>> Worker::check_token_cached(
+    const http::RequestHead& req, const apidef::ApiSpec& spec) {
+  using Denial = std::optional<std::pair<int, const char*>>;
+  auto found = auth::find_token(req, spec.token);
+  if (found.place == auth::TokenPlace::kNone) return Denial{{401, "Authorization field missing"}};
+  // The candidates in check_token's order: the first one not in the cache needs the store.
+  for (const auto& sid :
+       auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
+    const auto* cached = cached_session(sid);
+    if (!cached) return std::nullopt;
+    return judge(**cached, spec);
+  }
+  return std::nullopt;
 }
 
 awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   Exchange ex;
   ex.start = Clock::now();
   auto snap = snaps.current();  // held for the whole exchange: a reload cannot pull it away
-  std::string path;
+  std::string& path = c.path;
   if (!proxy::normalise_path(req.path.empty() ? std::string_view("*") : req.path, path)) {
     co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
   }
@@ -938,7 +1034,12 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   }
   ex.api_id = spec->api_id;
   if (spec->auth == apidef::AuthKind::kAuthToken) {
-    auto denied = co_await check_token(req, *spec);
+    auto decided = check_token_cached(req, *spec);
+    std::optional<std::pair<int, const char*>> denied;
+    if (decided)
+      denied = *decided;
+    else
+      denied = co_await check_token(req, *spec);
     if (denied) {
       ex.error = denied->second;
       co_return co_await respond(c, req, http::error_response(denied->first, denied->second), ex,
@@ -1079,7 +1180,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                                       Exchange& ex) {
   const auto& cfg = gw.cfg;
   // --- the upstream request head ------------------------------------------------------------
-  std::string head;
+  std::string& head = c.head;
+  head.clear();
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
   head += ' ';
@@ -1087,22 +1189,19 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   if (strip && spec.token.use_param && req.has_query) {
     std::string q = auth::strip_query_param(
         req.query, spec.token.param_name.empty() ? spec.token.header_name : spec.token.param_name);
-    head += proxy::upstream_target(spec, path, q, !q.empty());
+    proxy::append_upstream_target(head, spec, path, q, !q.empty());
   } else {
-    head += proxy::upstream_target(spec, path, req.query, req.has_query);
+    proxy::append_upstream_target(head, spec, path, req.query, req.has_query);
   }
   head += " HTTP/1.1\r\nHost: ";
   head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
   head += "\r\n";
-  auto listed = http::connection_listed(req.headers);
-  std::string xff;
+  ConnectionLists listed(req.headers);
+  bool has_xff = false;
   for (const auto& h : req.headers) {
-    if (http::drop_when_forwarding(h.name, listed) || iequals(h.name, "host") ||
-        iequals(h.name, "expect"))
-      continue;
+    if (listed.drop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect")) continue;
     if (iequals(h.name, "x-forwarded-for")) {
-      if (!xff.empty()) xff += ", ";
-      xff.append(h.value);
+      has_xff = true;
       continue;
     }
     if (strip) {
@@ -1121,14 +1220,22 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     head.append(h.value);
     head += "\r\n";
   }
-  if (!xff.empty()) xff += ", ";
-  xff += c.remote_ip;
+  // The client's X-Forwarded-For values in order, then the client itself.
   head += "X-Forwarded-For: ";
-  head += xff;
+  const size_t xff_start = head.size();
+  if (has_xff) {
+    for (const auto& h : req.headers) {
+      if (!iequals(h.name, "x-forwarded-for")) continue;
+      if (head.size() != xff_start) head += ", ";
+      head.append(h.value);
+    }
+  }
+  if (head.size() != xff_start) head += ", ";
+  head += c.remote_ip;
   head += "\r\n";
   if (req.body == http::BodyKind::kLength) {
     head += "Content-Length: ";
-    head += std::to_string(req.content_length);
+    append_decimal(head, req.content_length);
     head += "\r\n";
   } else if (req.body == http::BodyKind::kChunked) {
     head += "Transfer-Encoding: chunked\r\n";
@@ -1143,8 +1250,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                            ? cfg.http_server_options.max_request_body_size
                            : cfg.gatehouse.max_body_bytes;
   SSL_CTX* tls_ctx = spec.target.tls() ? gw.client_tls.context_for(spec.transport) : nullptr;
-  std::string key = spec.target.scheme + "://" + spec.target.authority + "|" +
-                    std::to_string(reinterpret_cast<uintptr_t>(tls_ctx));
+  std::string& key = c.pool_key;
+  key.clear();
+  key += spec.target.scheme;
+  key += "://";
+  key += spec.target.authority;
+  key += '|';
+  append_decimal(key, reinterpret_cast<uintptr_t>(tls_ctx));
 
   auto fail = [&](int status, const char* msg, std::string why) -> http::Response {
     ex.error = why;
@@ -1165,7 +1277,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   auto upstream_start = Clock::now();
   bool body_consumed = false;  // client body bytes already taken: no retry possible
   std::unique_ptr<UpstreamConn> up;
-  http::ResponseHead resp;
+  http::ResponseHead& resp = c.resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
     up = attempt == 0 ? pool.take(key) : nullptr;  // a retry always takes a fresh connection
     bool reused = up != nullptr;
@@ -1319,19 +1431,20 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   // --- the response to the client -----------------------------------------------------------
   bool client_chunked = false;
   bool close_after = !req.keep_alive || draining;
-  std::string out;
+  std::string& out = c.out;
+  out.clear();
   out.reserve(resp.raw.size() + 128);
   out += "HTTP/1.1 ";
-  out += std::to_string(resp.status);
+  append_decimal(out, static_cast<unsigned>(resp.status));
   out += ' ';
   if (resp.reason.empty())
     out += http::reason_phrase(resp.status);
   else
     out.append(resp.reason);
   out += "\r\n";
-  auto rlisted = http::connection_listed(resp.headers);
+  ConnectionLists rlisted(resp.headers);
   for (const auto& h : resp.headers) {
-    if (http::drop_when_forwarding(h.name, rlisted)) continue;
+    if (rlisted.drop(h.name)) continue;
     out.append(h.name);
     out += ": ";
     out.append(h.value);
@@ -1340,13 +1453,17 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   switch (resp.body) {
     case http::BodyKind::kNone:
       if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" && resp.content_length) {
-        out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+        out += "Content-Length: ";
+        append_decimal(out, resp.content_length);
+        out += "\r\n";
       } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
         out += "Content-Length: 0\r\n";
       }
       break;
     case http::BodyKind::kLength:
-      out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+      out += "Content-Length: ";
+      append_decimal(out, resp.content_length);
+      out += "\r\n";
       break;
     case http::BodyKind::kChunked:
     case http::BodyKind::kUntilClose:

@@ -101,15 +101,15 @@ bool normalise_path(std::string_view in, std::string& out) {
   return true;
 }
 
-std::string upstream_target(const ApiSpec& spec, std::string_view path, std::string_view query,
-                            bool has_query) {
+void append_upstream_target(std::string& out, const ApiSpec& spec, std::string_view path,
+                            std::string_view query, bool has_query) {
   std::string_view rest = path;
   if (spec.strip_listen_path && !spec.listen_path.empty())
     rest = path.substr(spec.listen_path.size());
-  std::string out = spec.target.path;
-  if (rest.empty()) {
-    if (out.empty()) out = "/";
+  if (rest.empty() && spec.target.path.empty()) {
+    out += '/';
   } else {
+    out += spec.target.path;
     out.append(rest);
   }
   if (!spec.target.query.empty() || has_query) {
@@ -118,6 +118,12 @@ std::string upstream_target(const ApiSpec& spec, std::string_view path, std::str
     if (!spec.target.query.empty() && has_query && !query.empty()) out += '&';
     out.append(query);
   }
+}
+
+std::string upstream_target(const ApiSpec& spec, std::string_view path, std::string_view query,
+                            bool has_query) {
+  std::string out;
+  append_upstream_target(out, spec, path, query, has_query);
   return out;
 }
 
