@@ -72,6 +72,11 @@ bool is_dotdot(std::string_view seg) {
 bool normalise_path(std::string_view in, std::string& out) {
   out.clear();
   if (in.empty() || in[0] != '/') return false;
+  // Dot segments need a '.' or a '%'; without either the path is already normal.
+  if (in.find_first_of(".%") == std::string_view::npos) {
+    out.assign(in);
+    return true;
+  }
   std::vector<std::string_view> segs;
   size_t i = 1;
   bool trailing = false;
