@@ -5,28 +5,38 @@
 namespace gh::http {
 
 bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection",
-                                                "keep-alive",
-                                                "proxy-connection",
-                                                "te",
-                                                "trailer",
-                                                "transfer-encoding",
-                                                "upgrade",
-                                                "proxy-authenticate",
-                                                "proxy-authorization"};
-  for (auto n : kNames) {
-    if (iequals(name, n)) return true;
+  // By length first: most forwarded names match none and cost one comparison.
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    case 18:
+      return iequals(name, "proxy-authenticate");
+    case 19:
+      return iequals(name, "proxy-authorization");
+    default:
+      return false;
   }
-  return false;
 }
 
 std::vector<std::string_view> connection_listed(const std::vector<Header>& headers) {
   std::vector<std::string_view> out;
   for (const auto& h : headers) {
-    if (!iequals(h.name, "connection")) continue;
-    for (auto part : split(h.value, ',')) {
-      auto t = trim(part);
+    if (h.name.size() != 10 || !iequals(h.name, "connection")) continue;
+    std::string_view list = h.value;
+    while (true) {
+      size_t comma = list.find(',');
+      auto t = trim(list.substr(0, comma));
       if (!t.empty()) out.push_back(t);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
     }
   }
   return out;

@@ -19,7 +19,33 @@ constexpr std::array<bool, 256> make_tchar() {
 constexpr auto kTchar = make_tchar();
 
 // field-value characters: HTAB, SP, VCHAR, obs-text.
-inline bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr std::array<bool, 256> make_value_char() {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = is_value_char(static_cast<unsigned char>(c));
+  return t;
+}
+constexpr auto kValueChar = make_value_char();
+
+// The fields the parser itself looks at, told apart by length first (most names match none).
+constexpr unsigned kHost = 1, kContentLength = 2, kTransferEncoding = 4, kConnection = 8,
+                   kExpect = 16;
+unsigned field_bit(std::string_view name) {
+  switch (name.size()) {
+    case 4:
+      return iequals(name, "host") ? kHost : 0u;
+    case 6:
+      return iequals(name, "expect") ? kExpect : 0u;
+    case 10:
+      return iequals(name, "connection") ? kConnection : 0u;
+    case 14:
+      return iequals(name, "content-length") ? kContentLength : 0u;
+    case 17:
+      return iequals(name, "transfer-encoding") ? kTransferEncoding : 0u;
+    default:
+      return 0;
+  }
+}
 
 ParseResult error(int status, const char* reason) {
   ParseResult r;
@@ -71,14 +97,16 @@ ParseResult parse_fields(std::string_view buf, size_t pos, const ParseLimits& li
     if (colon == 0) return error(400, "empty header name");
     std::string_view name = line.substr(0, colon);
     for (unsigned char c : name) {
+      if (kTchar[c]) continue;
       if (c == ' ' || c == '\t') return error(400, "whitespace before colon in header");
-      if (!kTchar[c]) return error(400, "invalid character in header name");
+      return error(400, "invalid character in header name");
     }
     std::string_view value = line.substr(colon + 1);
     for (unsigned char c : value) {
+      if (kValueChar[c]) continue;
       if (c == 0) return error(400, "NUL byte in header value");
       if (c == '\r') return error(400, "bare CR in header value");
-      if (!is_value_char(c)) return error(400, "invalid character in header value");
+      return error(400, "invalid character in header value");
     }
     if (headers.size() >= limits.max_headers) return error(431, "too many header fields");
     headers.push_back(Header{name, trim(value)});
@@ -129,10 +157,22 @@ ParseResult parse_transfer_encoding(const std::vector<Header>& hs, bool* present
 }
 
 bool has_token(std::string_view list, std::string_view token) {
-  for (auto part : split(list, ',')) {
-    if (iequals(trim(part), token)) return true;
+  while (true) {
+    size_t comma = list.find(',');
+    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
   }
-  return false;
+}
+
+// Resets a head for a new parse but keeps the memory of its buffers.
+template <typename Head>
+void reset_keeping_buffers(Head& out) {
+  std::string raw = std::move(out.raw);
+  std::vector<Header> headers = std::move(out.headers);
+  out = Head{};
+  out.raw = std::move(raw);
+  out.headers = std::move(headers);
 }
 
 }  // namespace
@@ -195,13 +235,14 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
     return error(400, "unsupported HTTP version");
   }
 
-  std::vector<Header> headers;
+  // The fields land in out.headers (views into buf until re-pointed below), reusing its memory.
+  out.headers.clear();
   size_t end = 0;
-  ParseResult fr = parse_fields(buf, lf + 1, limits, headers, &end);
+  ParseResult fr = parse_fields(buf, lf + 1, limits, out.headers, &end);
   if (fr.status != ParseStatus::kDone) return fr;
 
   // The head is complete: copy it so that views survive the caller's buffer, then re-point.
-  out = RequestHead{};
+  reset_keeping_buffers(out);
   out.raw.assign(buf.data(), end);
   const char* base = buf.data();
   auto rebase = [&](std::string_view v) {
@@ -210,17 +251,19 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   out.method = rebase(method);
   out.target = rebase(target);
   out.version_minor = minor;
-  out.headers.reserve(headers.size());
-  for (const auto& h : headers) out.headers.push_back(Header{rebase(h.name), rebase(h.value)});
-
-  // Host.
+  unsigned seen = 0;
   int hosts = 0;
-  for (const auto& h : out.headers) {
-    if (iequals(h.name, "host")) {
+  for (auto& h : out.headers) {
+    h = Header{rebase(h.name), rebase(h.value)};
+    unsigned bit = field_bit(h.name);
+    seen |= bit;
+    if (bit == kHost) {
       ++hosts;
       out.host = h.value;
     }
   }
+
+  // Host.
   if (hosts == 0) return error(400, "missing Host header");
   if (hosts > 1) return error(400, "duplicate Host header");
   if (!valid_host(out.host)) return error(400, "invalid Host header");
@@ -268,10 +311,14 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   // Framing.
   bool has_cl = false, has_te = false;
   uint64_t cl = 0;
-  if (auto r = parse_content_length(out.headers, &has_cl, &cl); r.status == ParseStatus::kError)
-    return r;
-  if (auto r = parse_transfer_encoding(out.headers, &has_te); r.status == ParseStatus::kError)
-    return r;
+  if (seen & kContentLength) {
+    if (auto r = parse_content_length(out.headers, &has_cl, &cl); r.status == ParseStatus::kError)
+      return r;
+  }
+  if (seen & kTransferEncoding) {
+    if (auto r = parse_transfer_encoding(out.headers, &has_te); r.status == ParseStatus::kError)
+      return r;
+  }
   if (has_te && minor == 0) return error(400, "Transfer-Encoding in an HTTP/1.0 request");
   if (has_te && has_cl) return error(400, "both Content-Length and Transfer-Encoding");
   if (has_te) {
@@ -285,6 +332,7 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   std::string_view conn;
   bool close = false, ka = false;
   for (const auto& h : out.headers) {
+    if (!(seen & kConnection)) break;  // no such field: skip the scan
     if (iequals(h.name, "connection")) {
       conn = h.value;
       close = close || has_token(conn, "close");
@@ -294,6 +342,7 @@ ParseResult parse_request_head(std::string_view buf, const ParseLimits& limits, 
   out.keep_alive = minor == 1 ? !close : (ka && !close);
 
   for (const auto& h : out.headers) {
+    if (!(seen & kExpect)) break;  // no such field: skip the scan
     if (iequals(h.name, "expect")) {
       if (!iequals(h.value, "100-continue")) return error(417, "unsupported expectation");
       out.expect_continue = minor == 1;
@@ -325,13 +374,13 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
   for (unsigned char c : line) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return error(502, "control character in status line");
   }
-  std::vector<Header> headers;
+  out.headers.clear();
   size_t end = 0;
-  ParseResult fr = parse_fields(buf, lf + 1, limits, headers, &end);
+  ParseResult fr = parse_fields(buf, lf + 1, limits, out.headers, &end);
   if (fr.status == ParseStatus::kError) return error(502, "malformed upstream response headers");
   if (fr.status != ParseStatus::kDone) return fr;
 
-  out = ResponseHead{};
+  reset_keeping_buffers(out);
   out.raw.assign(buf.data(), end);
   const char* base = buf.data();
   auto rebase = [&](std::string_view v) {
@@ -340,11 +389,15 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
   out.status = status;
   out.version_minor = minor;
   out.reason = line.size() > 13 ? rebase(line.substr(13)) : std::string_view();
-  out.headers.reserve(headers.size());
-  for (const auto& h : headers) out.headers.push_back(Header{rebase(h.name), rebase(h.value)});
+  unsigned seen = 0;
+  for (auto& h : out.headers) {
+    h = Header{rebase(h.name), rebase(h.value)};
+    seen |= field_bit(h.name);
+  }
 
   bool close = false, ka = false;
   for (const auto& h : out.headers) {
+    if (!(seen & kConnection)) break;  // no such field: skip the scan
     if (iequals(h.name, "connection")) {
       close = close || has_token(h.value, "close");
       ka = ka || has_token(h.value, "keep-alive");
@@ -354,10 +407,12 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
 
   bool has_cl = false, has_te = false;
   uint64_t cl = 0;
-  if (parse_content_length(out.headers, &has_cl, &cl).status == ParseStatus::kError)
+  if ((seen & kContentLength) &&
+      parse_content_length(out.headers, &has_cl, &cl).status == ParseStatus::kError)
     return error(502, "invalid Content-Length from upstream");
   bool chunked_last = false;
   for (const auto& h : out.headers) {
+    if (!(seen & kTransferEncoding)) break;  // no such field: skip the scan
     if (!iequals(h.name, "transfer-encoding")) continue;
     has_te = true;
     auto parts = split(h.value, ',');

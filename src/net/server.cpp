@@ -2,14 +2,18 @@
 
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <csignal>
 #include <memory>
@@ -63,6 +67,52 @@ const char* const kProxyError = "There was a problem proxying the request";
 const char* const kTimeoutError = "Upstream service reached hard timeout.";
 const char* const kStoreDown = "Key store not available";
 
+void append_decimal(std::string& out, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+bool list_has_token(std::string_view list, std::string_view token) {
+  while (true) {
+    size_t comma = list.find(',');
+    if (iequals(trim(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// Which fields a proxy must not forward (http::drop_when_forwarding), with the Connection
+// header values held inline instead of a vector of listed names built per message.
+class ConnectionLists {
+ public:
+  explicit ConnectionLists(const std::vector<http::Header>& headers) {
+    for (const auto& h : headers) {
+      if (h.name.size() != 10 || !iequals(h.name, "connection")) continue;
+      if (n_ == kInline) {
+        overflow_ = http::connection_listed(headers);
+        break;
+      }
+      lists_[n_++] = h.value;
+    }
+  }
+  bool drop(std::string_view name) const {
+    if (http::is_hop_by_hop(name) || (name.size() == 14 && iequals(name, "content-length")))
+      return true;
+    if (!overflow_.empty()) return http::drop_when_forwarding(name, overflow_);
+    for (size_t i = 0; i < n_; ++i) {
+      if (list_has_token(lists_[i], name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  static constexpr size_t kInline = 4;
+  std::string_view lists_[kInline];
+  size_t n_ = 0;
+  std::vector<std::string_view> overflow_;
+};
+
 // ---------------------------------------------------------------------------------------------
 // A byte buffer with a read and a write position (no copy on consume).
 class Buffer {
@@ -96,54 +146,150 @@ class Buffer {
 };
 
 // ---------------------------------------------------------------------------------------------
-// A plain TCP or TLS stream.
+// A plain TCP or TLS stream. TLS runs OpenSSL directly on the socket (non-blocking, read-ahead)
+// and waits for readiness only when OpenSSL asks for it: no memory-BIO copy per record, and a
+// write that the kernel accepts at once completes without a trip through the scheduler.
 class Stream {
  public:
-  using TlsStream = asio::ssl::stream<tcp::socket>;
-  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+  explicit Stream(tcp::socket s) : sock_(std::move(s)) {}
 
   void start_tls(SSL* ssl) {
-    tls_ = std::make_unique<TlsStream>(std::move(*plain_), ssl);
-    plain_.reset();
+    ssl_.reset(ssl);
+    error_code ec;
+    sock_.non_blocking(true, ec);
+    SSL_set_fd(ssl, static_cast<int>(sock_.native_handle()));
+    // One recv per wake-up instead of a record header and then its body.
+    SSL_set_read_ahead(ssl, 1);
   }
-  bool is_tls() const { return tls_ != nullptr; }
-  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : *plain_; }
-  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+  bool is_tls() const { return ssl_ != nullptr; }
+  tcp::socket& lowest() { return sock_; }
+  SSL* ssl() { return ssl_.get(); }
 
   awaitable<error_code> handshake(bool server) {
-    auto [ec] = co_await tls_->async_handshake(
-        server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client, nothrow);
-    co_return ec;
+    if (server)
+      SSL_set_accept_state(ssl_.get());
+    else
+      SSL_set_connect_state(ssl_.get());
+    while (true) {
+      if (!sock_.is_open()) co_return asio::error::bad_descriptor;
+      clear_errors();
+      int r = SSL_do_handshake(ssl_.get());
+      if (r == 1) co_return error_code{};
+      auto w = tcp::socket::wait_error;
+      if (auto ec = status(r, w)) co_return ec;
+      auto [wec] = co_await sock_.async_wait(w, nothrow);
+      if (wec) co_return wec;
+    }
   }
   awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
-    if (tls_) {
-      auto [ec, n] = co_await tls_->async_read_some(b, nothrow);
+    if (!ssl_) {
+      auto [ec, n] = co_await sock_.async_read_some(b, nothrow);
       co_return std::make_pair(ec, n);
     }
-    auto [ec, n] = co_await plain_->async_read_some(b, nothrow);
-    co_return std::make_pair(ec, n);
+    int len = static_cast<int>(std::min<size_t>(b.size(), INT_MAX));
+    while (true) {
+      // The watchdog may have closed the socket: its descriptor number may already be reused.
+      if (!sock_.is_open()) co_return std::make_pair(error_code(asio::error::bad_descriptor), 0);
+      clear_errors();
+      int r = SSL_read(ssl_.get(), b.data(), len);
+      if (r > 0) co_return std::make_pair(error_code{}, static_cast<size_t>(r));
+      auto w = tcp::socket::wait_error;
+      if (auto ec = status(r, w)) co_return std::make_pair(ec, 0);
+      auto [wec] = co_await sock_.async_wait(w, nothrow);
+      if (wec) co_return std::make_pair(wec, 0);
+    }
   }
   awaitable<error_code> write(std::string_view data) {
-    asio::const_buffer b(data.data(), data.size());
-    if (tls_) {
-      auto [ec, n] = co_await asio::async_write(*tls_, b, nothrow);
+    if (!ssl_) {
+      asio::const_buffer b(data.data(), data.size());
+      auto [ec, n] = co_await asio::async_write(sock_, b, nothrow);
       co_return ec;
     }
-    auto [ec, n] = co_await asio::async_write(*plain_, b, nothrow);
-    co_return ec;
+    if (data.empty()) co_return error_code{};
+    int len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
+    while (true) {
+      if (!sock_.is_open()) co_return asio::error::bad_descriptor;
+      clear_errors();
+      // Without partial writes OpenSSL reports success only once every byte is in the kernel,
+      // and a retry after WANT_WRITE must repeat the same arguments.
+      int r = SSL_write(ssl_.get(), data.data(), len);
+      if (r > 0) {
+        data.remove_prefix(static_cast<size_t>(r));
+        if (data.empty()) co_return error_code{};
+        len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
+        continue;
+      }
+      auto w = tcp::socket::wait_error;
+      if (auto ec = status(r, w)) co_return ec;
+      auto [wec] = co_await sock_.async_wait(w, nothrow);
+      if (wec) co_return wec;
+    }
   }
+  // Sends close_notify and waits for the peer's (as asio's async_shutdown did); errors end it.
   awaitable<void> tls_shutdown() {
-    if (tls_) co_await tls_->async_shutdown(nothrow);
+    if (!ssl_) co_return;
+    while (true) {
+      if (!sock_.is_open()) co_return;
+      clear_errors();
+      int r = SSL_shutdown(ssl_.get());
+      if (r == 0) r = SSL_shutdown(ssl_.get());
+      if (r == 1) co_return;
+      auto w = tcp::socket::wait_error;
+      if (status(r, w) || w == tcp::socket::wait_error) co_return;
+      auto [wec] = co_await sock_.async_wait(w, nothrow);
+      if (wec) co_return;
+    }
   }
   void close() {
     error_code ec;
-    lowest().close(ec);
+    sock_.close(ec);
   }
-  bool is_open() { return lowest().is_open(); }
+  bool is_open() { return sock_.is_open(); }
 
  private:
-  std::optional<tcp::socket> plain_;
-  std::unique_ptr<TlsStream> tls_;
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  // SSL_get_error reads the thread's error queue: it must hold nothing from earlier calls.
+  static void clear_errors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+  }
+  // The outcome of an SSL call that returned r <= 0: an error, or (empty error) the readiness
+  // to wait for in `w`. Error codes are those asio's stream reported.
+  error_code status(int r, tcp::socket::wait_type& w) {
+    int sys = errno;
+    int e = SSL_get_error(ssl_.get(), r);
+    switch (e) {
+      case SSL_ERROR_WANT_READ:
+        w = tcp::socket::wait_read;
+        return {};
+      case SSL_ERROR_WANT_WRITE:
+        w = tcp::socket::wait_write;
+        return {};
+      case SSL_ERROR_ZERO_RETURN:
+        return asio::error::eof;
+      case SSL_ERROR_SYSCALL: {
+        unsigned long code = ERR_get_error();
+        ERR_clear_error();
+        if (code != 0) return {static_cast<int>(code), asio::error::get_ssl_category()};
+        if (sys != 0) return {sys, boost::system::system_category()};
+        return asio::ssl::error::stream_truncated;
+      }
+      case SSL_ERROR_SSL: {
+        unsigned long code = ERR_get_error();
+        ERR_clear_error();
+        // The peer closed the connection without close_notify.
+        if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+          return asio::ssl::error::stream_truncated;
+        return {static_cast<int>(code), asio::error::get_ssl_category()};
+      }
+      default:
+        return asio::ssl::error::unspecified_system_error;
+    }
+  }
+
+  tcp::socket sock_;
+  std::unique_ptr<SSL, SslFree> ssl_;
 };
 
 struct UpstreamConn {
@@ -234,6 +380,19 @@ struct ClientConn {
   bool closed = false;
   UpstreamConn* active_upstream = nullptr;
   bool upstream_timed_out = false;
+  // Per-request scratch, kept across keep-alive requests so that a request allocates nothing.
+  http::RequestHead req;
+  http::ResponseHead resp;
+  std::string path, head, out, pool_key;
+
+  // Gives back what one large request made a scratch string grow to.
+  static void trim_scratch(std::string& s) {
+    if (s.capacity() > kReadChunk) std::string().swap(s);
+  }
+  void trim_scratch() {
+    trim_scratch(head);
+    trim_scratch(out);
+  }
 
   void set_deadline(Clock::duration d) {
     auto t = Clock::now() + d;
@@ -697,7 +856,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
 
   bool first_request = true;
   while (true) {
-    http::RequestHead req;
+    http::RequestHead& req = c->req;
     http::ParseResult pr;
     bool head_deadline = first_request;
     bool registered_idle = false;
@@ -753,6 +912,7 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       if (!c->closed) co_await graceful_close(*c);
       goto done;
     }
+    c->trim_scratch();
     c->set_deadline(std::chrono::seconds(g.idle_timeout));
   }
 done:
@@ -1043,7 +1203,7 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   Exchange ex;
   ex.start = Clock::now();
   auto snap = snaps.current();  // held for the whole exchange: a reload cannot pull it away
-  std::string path;
+  std::string& path = c.path;
   if (!proxy::normalise_path(req.path.empty() ? std::string_view("*") : req.path, path)) {
     co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
   }
@@ -1215,7 +1375,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                                       Exchange& ex) {
   const auto& cfg = gw.cfg;
   // --- the upstream request head ------------------------------------------------------------
-  std::string head;
+  std::string& head = c.head;
+  head.clear();
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
   head += ' ';
@@ -1223,22 +1384,19 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   if (strip && spec.token.use_param && req.has_query) {
     std::string q = auth::strip_query_param(
         req.query, spec.token.param_name.empty() ? spec.token.header_name : spec.token.param_name);
-    head += proxy::upstream_target(spec, path, q, !q.empty());
+    proxy::append_upstream_target(head, spec, path, q, !q.empty());
   } else {
-    head += proxy::upstream_target(spec, path, req.query, req.has_query);
+    proxy::append_upstream_target(head, spec, path, req.query, req.has_query);
   }
   head += " HTTP/1.1\r\nHost: ";
   head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
   head += "\r\n";
-  auto listed = http::connection_listed(req.headers);
-  std::string xff;
+  ConnectionLists listed(req.headers);
+  bool has_xff = false;
   for (const auto& h : req.headers) {
-    if (http::drop_when_forwarding(h.name, listed) || iequals(h.name, "host") ||
-        iequals(h.name, "expect"))
-      continue;
+    if (listed.drop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect")) continue;
     if (iequals(h.name, "x-forwarded-for")) {
-      if (!xff.empty()) xff += ", ";
-      xff.append(h.value);
+      has_xff = true;
       continue;
     }
     if (strip) {
@@ -1257,14 +1415,22 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     head.append(h.value);
     head += "\r\n";
   }
-  if (!xff.empty()) xff += ", ";
-  xff += c.remote_ip;
+  // The client's X-Forwarded-For values in order, then the client itself.
   head += "X-Forwarded-For: ";
-  head += xff;
+  const size_t xff_start = head.size();
+  if (has_xff) {
+    for (const auto& h : req.headers) {
+      if (!iequals(h.name, "x-forwarded-for")) continue;
+      if (head.size() != xff_start) head += ", ";
+      head.append(h.value);
+    }
+  }
+  if (head.size() != xff_start) head += ", ";
+  head += c.remote_ip;
   head += "\r\n";
   if (req.body == http::BodyKind::kLength) {
     head += "Content-Length: ";
-    head += std::to_string(req.content_length);
+    append_decimal(head, req.content_length);
     head += "\r\n";
   } else if (req.body == http::BodyKind::kChunked) {
     head += "Transfer-Encoding: chunked\r\n";
@@ -1279,8 +1445,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                            ? cfg.http_server_options.max_request_body_size
                            : cfg.gatehouse.max_body_bytes;
   SSL_CTX* tls_ctx = spec.target.tls() ? gw.client_tls.context_for(spec.transport) : nullptr;
-  std::string key = spec.target.scheme + "://" + spec.target.authority + "|" +
-                    std::to_string(reinterpret_cast<uintptr_t>(tls_ctx));
+  std::string& key = c.pool_key;
+  key.clear();
+  key += spec.target.scheme;
+  key += "://";
+  key += spec.target.authority;
+  key += '|';
+  append_decimal(key, reinterpret_cast<uintptr_t>(tls_ctx));
 
   auto fail = [&](int status, const char* msg, std::string why) -> http::Response {
     ex.error = why;
@@ -1301,7 +1472,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   auto upstream_start = Clock::now();
   bool body_consumed = false;  // client body bytes already taken: no retry possible
   std::unique_ptr<UpstreamConn> up;
-  http::ResponseHead resp;
+  http::ResponseHead& resp = c.resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
     up = attempt == 0 ? pool.take(key) : nullptr;  // a retry always takes a fresh connection
     bool reused = up != nullptr;
@@ -1455,17 +1626,18 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   // --- the response to the client -----------------------------------------------------------
   bool client_chunked = false;
   bool close_after = !req.keep_alive || draining;
-  std::string out;
+  std::string& out = c.out;
+  out.clear();
   out.reserve(resp.raw.size() + 128);
   out += "HTTP/1.1 ";
-  out += std::to_string(resp.status);
+  append_decimal(out, static_cast<unsigned>(resp.status));
   out += ' ';
   if (resp.reason.empty())
     out += http::reason_phrase(resp.status);
   else
     out.append(resp.reason);
   out += "\r\n";
-  auto rlisted = http::connection_listed(resp.headers);
+  ConnectionLists rlisted(resp.headers);
   for (const auto& h : ex.limit_headers) {
     out += h.first;
     out += ": ";
@@ -1473,7 +1645,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     out += "\r\n";
   }
   for (const auto& h : resp.headers) {
-    if (http::drop_when_forwarding(h.name, rlisted)) continue;
+    if (rlisted.drop(h.name)) continue;
     // Ours replace the upstream's, so a client never sees two different limits.
     if (!ex.limit_headers.empty() && h.name.size() > 12 &&
         iequals(h.name.substr(0, 12), "x-ratelimit-"))
@@ -1486,13 +1658,17 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   switch (resp.body) {
     case http::BodyKind::kNone:
       if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" && resp.content_length) {
-        out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+        out += "Content-Length: ";
+        append_decimal(out, resp.content_length);
+        out += "\r\n";
       } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
         out += "Content-Length: 0\r\n";
       }
       break;
     case http::BodyKind::kLength:
-      out += "Content-Length: " + std::to_string(resp.content_length) + "\r\n";
+      out += "Content-Length: ";
+      append_decimal(out, resp.content_length);
+      out += "\r\n";
       break;
     case http::BodyKind::kChunked:
     case http::BodyKind::kUntilClose:

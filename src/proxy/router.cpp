@@ -72,6 +72,11 @@ bool is_dotdot(std::string_view seg) {
 bool normalise_path(std::string_view in, std::string& out) {
   out.clear();
   if (in.empty() || in[0] != '/') return false;
+  // Dot segments need a '.' or a '%'; without either the path is already normal.
+  if (in.find_first_of(".%") == std::string_view::npos) {
+    out.assign(in);
+    return true;
+  }
   std::vector<std::string_view> segs;
   size_t i = 1;
   bool trailing = false;
@@ -101,15 +106,15 @@ bool normalise_path(std::string_view in, std::string& out) {
   return true;
 }
 
-std::string upstream_target(const ApiSpec& spec, std::string_view path, std::string_view query,
-                            bool has_query) {
+void append_upstream_target(std::string& out, const ApiSpec& spec, std::string_view path,
+                            std::string_view query, bool has_query) {
   std::string_view rest = path;
   if (spec.strip_listen_path && !spec.listen_path.empty())
     rest = path.substr(spec.listen_path.size());
-  std::string out = spec.target.path;
-  if (rest.empty()) {
-    if (out.empty()) out = "/";
+  if (rest.empty() && spec.target.path.empty()) {
+    out += '/';
   } else {
+    out += spec.target.path;
     out.append(rest);
   }
   if (!spec.target.query.empty() || has_query) {
@@ -118,6 +123,12 @@ std::string upstream_target(const ApiSpec& spec, std::string_view path, std::str
     if (!spec.target.query.empty() && has_query && !query.empty()) out += '&';
     out.append(query);
   }
+}
+
+std::string upstream_target(const ApiSpec& spec, std::string_view path, std::string_view query,
+                            bool has_query) {
+  std::string out;
+  append_upstream_target(out, spec, path, query, has_query);
   return out;
 }
 

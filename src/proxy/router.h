@@ -46,6 +46,9 @@ bool normalise_path(std::string_view in, std::string& out);
 // target's base path, query of the target and of the request kept.
 std::string upstream_target(const apidef::ApiSpec& spec, std::string_view path,
                             std::string_view query, bool has_query);
+// The same, appended to `out` (which the proxy reuses across requests).
+void append_upstream_target(std::string& out, const apidef::ApiSpec& spec, std::string_view path,
+                            std::string_view query, bool has_query);
 
 // Host without port, lower-cased.
 std::string host_only(std::string_view host);

@@ -54,6 +54,13 @@ TEST(Router, NormalisePath) {
   EXPECT_EQ(out, "/a/");
   normalise_path("/a//b/", out);
   EXPECT_EQ(out, "/a//b/");
+  // Paths without '.' or '%' take a shortcut: the result must be the path itself.
+  for (const char* p : {"/", "//", "/keyed/", "/a//b", "/x/y/z/"}) {
+    ASSERT_TRUE(normalise_path(p, out));
+    EXPECT_EQ(out, p);
+  }
+  normalise_path("/a/b/%2e", out);
+  EXPECT_EQ(out, "/a/b/");
   EXPECT_FALSE(normalise_path("*", out));
 }
 
