@@ -1105,7 +1105,9 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
     const KeyView& key, const apidef::ApiSpec& spec, Exchange& ex) {
   using Denial = std::optional<std::pair<int, const char*>>;
   const auto* api = key.access.api(spec.api_id);
-  const policy::Limit& lim = api ? api->limit : key.access.session_limit;
+  policy::Limit lim = api ? api->limit : key.access.session_limit;
+  if (spec.disable_rate_limit) lim.rate = 0;
+  if (spec.disable_quota) lim.quota_max = 0;
   const std::string scope = api ? api->scope : std::string();
   const bool rate_headers = gw.cfg.rate_limit_response_headers == "rate_limits";
   const bool has_rate = lim.rate > 0 && lim.per > 0;
@@ -1237,7 +1239,7 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
                                false);
   }
   // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
-  if (spec->global_rate > 0 && spec->global_per > 0) {
+  if (spec->global_rate > 0 && spec->global_per > 0 && !spec->disable_rate_limit) {
     auto r = gw.limiter.rate_take("apilimiter-" + spec->org_id + spec->api_id, spec->global_rate,
                                   spec->global_per, Clock::now());
     if (!r.allowed) {
