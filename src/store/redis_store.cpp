@@ -644,7 +644,10 @@ unsigned key_slot(std::string_view key) {
 // The key a command is routed by ("" = any node).
 std::string_view routing_key(const Command& c) {
   if (c.empty()) return {};
-  if (c[0] == "EVALSHA" || c[0] == "EVAL") return c.size() > 3 && c[2] != "0" ? c[3] : "";
+  if (c[0] == "EVALSHA" || c[0] == "EVAL") {
+    if (c.size() > 3 && c[2] != "0") return std::string_view(c[3]);
+    return {};
+  }
   if (c[0] == "PUBLISH" || c[0] == "SCAN" || c[0] == "PING" || c[0] == "CLUSTER") return {};
   return c.size() > 1 ? std::string_view(c[1]) : std::string_view();
 }
