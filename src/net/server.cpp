@@ -436,6 +436,10 @@ class Gateway {
   int run();
 
   void request_reload(std::function<void()> done);
+  // Writes the quota counters used since the last call back to the store (embedded store; on
+  // Redis they live there already). Runs on the main thread, never on a worker: a slow fsync
+  // must not stall requests.
+  awaitable<void> flush_quotas();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
 
   const config::GatewayConfig& cfg;
@@ -456,6 +460,7 @@ class Gateway {
   friend class Worker;
 
   asio::io_context main_ioc_;
+  asio::steady_timer quota_timer_{main_ioc_};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> shutting_down_{false};
   std::mutex done_mu_;
@@ -502,7 +507,6 @@ class Worker {
   awaitable<std::optional<std::pair<int, const char*>>> check_limits(const KeyView& key,
                                                                      const apidef::ApiSpec& spec,
                                                                      Exchange& ex);
-  awaitable<void> flush_quotas();
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -661,6 +665,16 @@ int Gateway::run() {
   // Key changes made through other gateways on the same store reach this one's caches.
   store->watch_key_changes(main_ioc_,
                            [] { admin::key_epoch().fetch_add(1, std::memory_order_acq_rel); });
+  asio::co_spawn(
+      main_ioc_,
+      [this]() -> awaitable<void> {
+        while (!shutting_down()) {
+          quota_timer_.expires_after(std::chrono::seconds(1));
+          co_await quota_timer_.async_wait(nothrow);
+          co_await flush_quotas();
+        }
+      },
+      asio::detached);
   for (auto& w : workers_) w->start();
   main_ioc_.run();
   store->close_thread();
@@ -678,11 +692,12 @@ int Gateway::run() {
   }
   // Quota counters used since the last write-back survive the restart.
   if (!workers_.empty()) {
+    quota_timer_.cancel();
     main_ioc_.restart();
     asio::co_spawn(
         main_ioc_,
         [this]() -> awaitable<void> {
-          co_await workers_[0]->flush_quotas();
+          co_await flush_quotas();
           store->close_thread();
         },
         asio::detached);
@@ -726,15 +741,10 @@ void Worker::begin_drain() {
 
 awaitable<void> Worker::housekeeping_loop() {
   auto last_sweep = Clock::now();
-  auto last_flush = Clock::now();
   while (!draining) {
     housekeeping.expires_after(std::chrono::milliseconds(200));
     co_await housekeeping.async_wait(nothrow);
     alog.flush();
-    if (id == 0 && Clock::now() - last_flush >= std::chrono::seconds(1)) {
-      co_await flush_quotas();  // one worker writes the shared counters back
-      last_flush = Clock::now();
-    }
     if (Clock::now() - last_sweep > std::chrono::seconds(5)) {
       pool.sweep();
       if (id == 0) gw.limiter.sweep(Clock::now());
@@ -1146,6 +1156,7 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
       lr.rate_key = store::rate_limit_key(key.storage_id, scope);
       lr.rate = lim.rate;
       lr.per = lim.per;
+      lr.want_rate_reset = rate_headers;
     }
     if (lim.quota_max > 0) {
       lr.quota_key = store::quota_key(key.storage_id, scope);
@@ -1183,8 +1194,8 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
   co_return Denial{};
 }
 
-awaitable<void> Worker::flush_quotas() {
-  auto dirty = gw.limiter.dirty_quotas();
+awaitable<void> Gateway::flush_quotas() {
+  auto dirty = limiter.dirty_quotas();
   if (dirty.empty()) co_return;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -1196,7 +1207,7 @@ awaitable<void> Worker::flush_quotas() {
     if (st.renews_at > 0 && ttl <= 0) ttl = 1;  // the period is over: let it lapse
     writes.push_back(store::Store::Write{name, std::to_string(st.used), ttl});
   }
-  if (!co_await gw.store->set_many(std::move(writes)))
+  if (!co_await store->set_many(std::move(writes)))
     log::error("quota counters could not be written to the store",
                {{"count", static_cast<unsigned long>(dirty.size())}});
 }

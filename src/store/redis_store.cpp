@@ -80,8 +80,9 @@ void encode(const Command& args, std::string& out) {
 
 // Rate limit (sliding log on a sorted set, Redis' own clock) and quota (a counter expiring at the
 // end of its period) of one request, atomically and in one round trip. A refused rate limit
-// uses no quota; only admitted requests are counted. KEYS: the rate key when ARGV[1] > 0, then
-// the quota key when ARGV[4] > 0.
+// uses no quota; only admitted requests are counted (a refused one is taken back in the same
+// script). KEYS: the rate key when ARGV[1] > 0, then the quota key when ARGV[4] > 0; ARGV[6] = 1
+// when the caller wants the rate limit's reset time (rate-limit headers).
 const char* const kLimitScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -100,21 +101,31 @@ if rate > 0 then
   redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(per / 1000))
   rate_left = rate - n - 1
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
+  if ARGV[6] == '1' then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
+  end
 end
 local qmax = tonumber(ARGV[4])
 if qmax > 0 then
   local qkey = KEYS[1]
   if rate > 0 then qkey = KEYS[2] end
-  local used = tonumber(redis.call('GET', qkey) or '0')
-  local pttl = redis.call('PTTL', qkey)
-  if used >= qmax then return {1, rate_left, rate_reset, 0, 0, pttl} end
-  used = redis.call('INCR', qkey)
   local renewal = tonumber(ARGV[5])
-  if renewal > 0 and (used == 1 or pttl < 0) then
+  local used = redis.call('INCR', qkey)
+  local pttl = -1
+  if used == 1 and renewal > 0 then
     redis.call('EXPIRE', qkey, renewal)
     pttl = renewal * 1000
+  else
+    pttl = redis.call('PTTL', qkey)
+    if pttl < 0 and renewal > 0 then
+      redis.call('EXPIRE', qkey, renewal)
+      pttl = renewal * 1000
+    end
+  end
+  if used > qmax then
+    redis.call('DECR', qkey)
+    return {1, rate_left, rate_reset, 0, 0, pttl}
   end
   return {1, rate_left, rate_reset, 1, qmax - used, pttl}
 end
@@ -220,7 +231,8 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
         port_(std::move(port)),
         on_message_(std::move(on_message)),
         broken_(ex_),
-        backoff_timer_(ex_) {}
+        backoff_timer_(ex_),
+        watchdog_timer_(ex_) {}
 
   void start() {
     asio::co_spawn(
@@ -232,6 +244,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     close_socket();
     broken_.cancel();
     backoff_timer_.cancel();
+    watchdog_timer_.cancel();
   }
 
   // Sends `cmds` in one write and returns their replies; nullopt when the connection is down,
@@ -252,8 +265,11 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
   using TlsStream = asio::ssl::stream<tcp::socket>;
 
   struct Waiter {
-    explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    // The timer only wakes the waiting coroutine (it never expires by itself, so arming it
+    // costs no timerfd update); the connection's watchdog enforces the command timeout.
+    explicit Waiter(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
     asio::steady_timer timer;
+    Clock::time_point sent_at = Clock::now();
     std::vector<Reply> replies;
     size_t expected = 0;
     bool done = false;
@@ -330,18 +346,8 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       }
       writing_ = false;
     }
-    if (!w->done && !w->failed) {
-      w->timer.expires_after(kCommandTimeout);
-      co_await w->timer.async_wait(nothrow);
-    }
-    if (!w->done) {
-      if (!w->failed) {
-        // A connection that missed a reply cannot be trusted to stay in step: start over.
-        log::warn("redis command timed out: reconnecting");
-        close_socket();
-      }
-      co_return std::nullopt;
-    }
+    if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
+    if (!w->done) co_return std::nullopt;
     co_return std::move(w->replies);
   }
 
@@ -439,7 +445,23 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       if (bad) break;
     }
     close_socket();
+    broken_now_ = true;
     broken_.cancel();
+  }
+
+  // A command unanswered for kCommandTimeout: the connection cannot be trusted to stay in step,
+  // so it is closed (every waiter fails, the maintainer reconnects).
+  awaitable<void> watchdog() {
+    auto& t = watchdog_timer_;
+    while (!closed_ && !broken_now_) {
+      t.expires_after(std::chrono::milliseconds(250));
+      co_await t.async_wait(nothrow);
+      if (!waiters_.empty() && Clock::now() - waiters_.front()->sent_at > kCommandTimeout) {
+        log::warn("redis command timed out: reconnecting");
+        close_socket();
+        break;
+      }
+    }
   }
 
   awaitable<bool> handshake(std::string& why) {
@@ -476,8 +498,11 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       bool ok = co_await connect_once(why);
       if (ok && !closed_) {
         broken_.expires_at(Clock::time_point::max());
+        broken_now_ = false;
         asio::co_spawn(
             ex_, [self = shared_from_this()] { return self->read_loop(); }, asio::detached);
+        asio::co_spawn(
+            ex_, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
         ok = co_await handshake(why);
         if (ok && !closed_) {
           set_state(State::kUp);
@@ -508,12 +533,14 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
   std::unique_ptr<TlsStream> tls_;
   State state_ = State::kConnecting;
   bool closed_ = false;
+  bool broken_now_ = false;
   std::deque<std::shared_ptr<Waiter>> waiters_;
   std::vector<std::shared_ptr<asio::steady_timer>> state_waiters_;
   std::string out_;
   bool writing_ = false;
   asio::steady_timer broken_;
   asio::steady_timer backoff_timer_;
+  asio::steady_timer watchdog_timer_;
 };
 
 namespace {
@@ -522,11 +549,17 @@ std::atomic<uint64_t> g_next_id{1};
 thread_local std::unordered_map<
     uint64_t, std::unordered_map<std::string, std::shared_ptr<RedisStore::Impl::Conn>>>
     t_conns;
+thread_local uint64_t t_last_id = 0;
+thread_local std::weak_ptr<RedisStore::Impl::Conn> t_last_conn;
 }  // namespace
 
 std::shared_ptr<RedisStore::Impl::Conn> RedisStore::Impl::local(const asio::any_io_executor& ex,
                                                                 const std::shared_ptr<Impl>& self,
                                                                 const std::string& node) {
+  // The common case (one server): this thread's last connection to it, without building names.
+  if (node.empty() && t_last_id == id) {
+    if (auto c = t_last_conn.lock()) return c;
+  }
   std::string key = node.empty() ? host + ":" + port : node;
   auto& mine = t_conns[id];
   auto it = mine.find(key);
@@ -535,6 +568,10 @@ std::shared_ptr<RedisStore::Impl::Conn> RedisStore::Impl::local(const asio::any_
   auto c = std::make_shared<Conn>(ex, self, key.substr(0, colon), key.substr(colon + 1));
   mine[key] = c;
   c->start();
+  if (node.empty()) {
+    t_last_id = id;
+    t_last_conn = c;
+  }
   return c;
 }
 
@@ -691,8 +728,12 @@ awaitable<bool> refresh_slots(const std::shared_ptr<RedisStore::Impl>& impl) {
 // and resends, ASK resends once to the importing node after ASKING.
 awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
                                                  std::vector<Command> cmds) {
+  if (!impl->cluster) {
+    auto r = co_await run_at(impl, std::string(), std::move(cmds));
+    co_return r;
+  }
   std::string node;
-  if (impl->cluster && !cmds.empty()) {
+  if (!cmds.empty()) {
     auto key = routing_key(cmds.front());
     if (!key.empty()) {
       unsigned slot = key_slot(key);
@@ -708,7 +749,7 @@ awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStor
     std::vector<Command> batch = cmds;
     if (asking) batch.insert(batch.begin(), Command{"ASKING"});
     auto r = co_await run_at(impl, node, std::move(batch));
-    if (!r || !impl->cluster) co_return r;
+    if (!r) co_return r;
     if (asking && !r->empty()) r->erase(r->begin());
     std::string redirect;
     for (const auto& rep : *r) {
@@ -876,9 +917,12 @@ awaitable<std::optional<Reply>> limit_script(const std::shared_ptr<RedisStore::I
   std::vector<std::string> keys;
   if (rate) keys.push_back(req.rate_key);
   if (quota) keys.push_back(req.quota_key);
-  std::vector<std::string> args{std::to_string(rate ? req.rate : 0), std::to_string(per_us), member,
+  std::vector<std::string> args{std::to_string(rate ? req.rate : 0),
+                                std::to_string(per_us),
+                                member,
                                 std::to_string(quota ? req.quota_max : 0),
-                                std::to_string(req.quota_renewal)};
+                                std::to_string(req.quota_renewal),
+                                req.want_rate_reset ? "1" : "0"};
   auto r = co_await eval(impl, kLimitScript, impl->limit_sha, std::move(keys), std::move(args));
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 6) co_return std::nullopt;
   co_return r;
@@ -943,6 +987,7 @@ void RedisStore::watch_key_changes(asio::io_context& ioc, std::function<void()> 
 }
 
 void RedisStore::close_thread() {
+  if (t_last_id == impl_->id) t_last_conn.reset();
   if (auto it = t_conns.find(impl_->id); it != t_conns.end()) {
     for (auto& [node, c] : it->second) c->close();
     t_conns.erase(it);
