@@ -72,10 +72,17 @@ class Limiter {
     QuotaState state;
     bool dirty = false;
   };
+  // Looked up by string_view: no allocation per request.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  template <typename V>
+  using Map = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, RateEntry> rates;
-    std::unordered_map<std::string, QuotaEntry> quotas;
+    Map<RateEntry> rates;
+    Map<QuotaEntry> quotas;
   };
   Shard& shard(std::string_view name);
   std::array<Shard, 64> shards_;
