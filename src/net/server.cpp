@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "admin/certs_api.h"
 #include "admin/control_api.h"
 #include "admin/keys_api.h"
 #include "auth/session.h"
@@ -451,6 +452,7 @@ class Gateway {
   policy::Limiter limiter;
   admin::ControlApi control;
   admin::KeysApi keys;
+  admin::CertsApi certs;
   auth::KeyHashing hashing;
   http::ParseLimits limits;
 
@@ -578,6 +580,7 @@ Gateway::Gateway(const config::GatewayConfig& c)
           admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
                               [this] { return store->healthy(); }, c.gatehouse.store_type}),
       keys(c, *store, snapshots, limiter),
+      certs(c, *store),
       hashing(admin::key_hashing(c)) {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
@@ -1299,11 +1302,13 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
     }
   }
   admin::AdminResult result;
-  if (admin::KeysApi::owns(path)) {
-    if (gw.control.authorized(ar)) {
+  if (admin::KeysApi::owns(path) || admin::CertsApi::owns(path)) {
+    if (!gw.control.authorized(ar)) {
+      result = admin::ControlApi::forbidden(ar);
+    } else if (admin::KeysApi::owns(path)) {
       result = co_await gw.keys.handle(ar);
     } else {
-      result = admin::ControlApi::forbidden(ar);
+      result = co_await gw.certs.handle(ar);
     }
   } else {
     result = gw.control.handle(ar);
