@@ -34,6 +34,7 @@
 #include "http/headers.h"
 #include "http/http1_parser.h"
 #include "http/response.h"
+#include "net/cert_expiry.h"
 #include "obs/access_log.h"
 #include "policy/access.h"
 #include "policy/limiter.h"
@@ -43,6 +44,7 @@
 #include "proxy/snapshot.h"
 #include "store/embedded_store.h"
 #include "store/keyspace.h"
+#include "store/open_store.h"
 #include "store/redis_store.h"
 #include "tls/client_tls.h"
 #include "tls/server_tls.h"
@@ -558,23 +560,10 @@ ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
 }
 
 // ---------------------------------------------------------------------------------------------
-std::unique_ptr<store::Store> open_store(const config::GatewayConfig& cfg) {
-  if (cfg.gatehouse.store_type == "redis") return std::make_unique<store::RedisStore>(cfg);
-  if (cfg.gatehouse.store_type != "embedded")
-    throw config::ConfigError(cfg.file +
-                              ": field \"gatehouse.store.type\": expected \"embedded\" "
-                              "or \"redis\"");
-  try {
-    return std::make_unique<store::EmbeddedStore>(cfg.gatehouse.store_path);
-  } catch (const std::exception& e) {
-    throw config::ConfigError(cfg.file + ": field \"gatehouse.store.path\": " + e.what());
-  }
-}
-
 Gateway::Gateway(const config::GatewayConfig& c)
     : cfg(c),
       client_tls(c),
-      store(open_store(c)),
+      store(store::open_store(c)),
       control(
           c, snapshots,
           admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
@@ -588,6 +577,15 @@ Gateway::Gateway(const config::GatewayConfig& c)
   limits.max_headers = static_cast<size_t>(cfg.gatehouse.max_headers);
 }
 
+// Certificates expiring within 30 days (or expired), one warning each: at start and on reload.
+void report_expiring_certificates(const config::GatewayConfig& cfg, store::Store& store) {
+  for (const auto& e : find_expiring(cfg, store, 30 * 86400)) {
+    log::warn("certificate expires soon", {{"source", e.source},
+                                           {"subject", e.subject},
+                                           {"not_after", static_cast<long long>(e.not_after)}});
+  }
+}
+
 void Gateway::reload_now() {
   std::vector<std::string> problems;
   auto t0 = Clock::now();
@@ -595,6 +593,7 @@ void Gateway::reload_now() {
       proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems,
                             cfg.policies.policy_path, cfg.policies.policy_record_name);
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
+  report_expiring_certificates(cfg, *store);
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();
   snapshots.set(std::move(snap));

@@ -986,12 +986,13 @@ void RedisStore::watch_key_changes(asio::io_context& ioc, std::function<void()> 
   c->start();
 }
 
-void RedisStore::close_thread() {
+void RedisStore::close_thread(bool keep_watch) {
   if (t_last_id == impl_->id) t_last_conn.reset();
   if (auto it = t_conns.find(impl_->id); it != t_conns.end()) {
     for (auto& [node, c] : it->second) c->close();
     t_conns.erase(it);
   }
+  if (keep_watch) return;
   std::lock_guard<std::mutex> lock(impl_->subs_mu);
   auto& subs = impl_->subscribers;
   for (auto it = subs.begin(); it != subs.end();) {

@@ -83,8 +83,9 @@ class Store {
     (void)ioc;
     (void)on_change;
   }
-  // Lets go of what the calling thread holds (connections), so that its event loop can end.
-  virtual void close_thread() {}
+  // Lets go of what the calling thread holds (connections, and the key-change watch unless
+  // `keep_watch`), so that its event loop can end.
+  virtual void close_thread(bool keep_watch = false) { (void)keep_watch; }
 };
 
 }  // namespace gh::store

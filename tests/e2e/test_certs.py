@@ -201,3 +201,35 @@ def test_sealed_keys_need_their_secret(gateway_factory):
     gw.start()
     r = gw.admin("GET", f"/tyk/certs/{cid}")
     assert r.status_code == 404 and r.json() == NOT_FOUND
+
+
+def test_expiring_certificates_are_reported(gateway_factory, tmp_path):
+    import subprocess
+    from conftest import BIN
+    soon, soon_key = make_cert("soon.example.com", days=5)
+    later, later_key = make_cert("later.example.com", days=365)
+    cert_file = tmp_path / "server.pem"
+    key_file = tmp_path / "server.key"
+    cert_file.write_text(pem_cert(later))
+    key_file.write_text(pem_key(later_key))
+    gw = gateway_factory(conf={"http_server_options": {"use_ssl": True, "certificates": [
+        {"domain_name": "later.example.com", "cert_file": str(cert_file),
+         "key_file": str(key_file)}]}})
+    r = post(gw, pem_cert(soon) + pem_key(soon_key))
+    assert r.status_code == 200
+    soon_id = r.json()["id"]
+    gw.reload()
+    assert "certificate expires soon" in gw.logs() and soon_id in gw.logs()
+    assert gw.stop() == 0
+    out = subprocess.run([BIN, "cert", "expiring", "--conf", str(gw.conf_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert soon_id in out.stdout and "soon.example.com" in out.stdout
+    assert "later.example.com" not in out.stdout
+    out = subprocess.run([BIN, "cert", "expiring", "--days", "400", "--conf",
+                          str(gw.conf_path)], capture_output=True, text=True, timeout=30)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and "soon.example.com" in lines[0] and str(cert_file) in lines[1]
+    bad = subprocess.run([BIN, "cert", "expiring", "--days", "x", "--conf", str(gw.conf_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2
