@@ -446,6 +446,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     }
     close_socket();
     broken_now_ = true;
+    fail_all();  // nobody waits for a reply that cannot come
     broken_.cancel();
   }
 

@@ -387,3 +387,41 @@ def test_cluster_follows_a_moved_slot(redis_cluster, gateway_factory, origin):
     assert gw.admin("PUT", kp, body).status_code == 200
     assert json.loads(raw(dst, "GET", key))["meta_data"] == {"moved": True}
     assert get(gw, "/a/", k["key"]).status_code == 200
+
+
+def test_a_redis_that_stops_answering_fails_closed_in_time(gateway_factory, origin):
+    """A server that accepts and reads but never answers (a hung Redis): requests are refused
+    with a 503 after the command timeout, not held forever, and the gateway stays responsive."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    conns = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        gw = gateway_factory(conf={"storage": {"type": "redis", "host": "127.0.0.1", "port": port},
+                                   "gatehouse": {"store": {"type": "redis"}}},
+                             apis=[token_api("a", "/a/", origin.url),
+                                   keyless_api("open", "/open/", origin.url)])
+        t0 = time.time()
+        r = get(gw, "/a/", "some-token")
+        assert r.status_code == 503 and r.json() == STORE_DOWN
+        assert time.time() - t0 < 6
+        assert requests.get(gw.url("/ready"), timeout=5).status_code == 503
+        assert get(gw, "/open/").status_code == 200
+        assert origin.count() == 1
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()
