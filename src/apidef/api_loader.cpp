@@ -256,6 +256,8 @@ Result<ApiSpec> load_classic(const json::value& d) {
     s.domain = to_lower(str(d, "domain"));
     if (auto colon = s.domain.find(':'); colon != std::string::npos) s.domain.resize(colon);
     s.certificates = strings(d, "certificates");
+    s.use_mutual_tls_auth = boolean(d, "use_mutual_tls_auth");
+    s.client_certificates = strings(d, "client_certificates");
     if (const auto* g = obj(d, "global_rate_limit")) {
       const json::value gv(*g);
       s.global_rate = static_cast<int64_t>(number(gv, "rate"));
@@ -326,6 +328,11 @@ Result<ApiSpec> load_oas(const json::value& doc) {
     const auto* server = obj(x, "server");
     if (!server) return Error{"x-tyk-api-gateway.server: is required"};
     const json::value sv(*server);
+    if (const auto* cc = obj(sv, "clientCertificates")) {
+      const json::value cv(*cc);
+      s.use_mutual_tls_auth = boolean(cv, "enabled");
+      s.client_certificates = strings(cv, "allowlist");
+    }
     const auto* lp = obj(sv, "listenPath");
     if (!lp) return Error{"x-tyk-api-gateway.server.listenPath: is required"};
     s.listen_path = normalise_listen_path(str(json::value(*lp), "value", "/"));

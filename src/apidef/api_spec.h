@@ -64,13 +64,17 @@ struct ApiSpec {
   bool preserve_host_header = false;
   std::string domain;  // lower-case, without port; empty = any host
   std::vector<std::string> certificates;
+  // Static mutual TLS: the client's certificate must be one of these (store ids, files or inline
+  // PEM), or be signed by a CA certificate among them.
+  bool use_mutual_tls_auth = false;
+  std::vector<std::string> client_certificates;
   Transport transport;
   int64_t global_rate = 0;  // global_rate_limit (Classic) / upstream.rateLimit (OAS)
   double global_per = 0;
   bool disable_rate_limit = false;  // key rate limits and the API-wide one are not applied
   bool disable_quota = false;       // quotas are not applied
-  boost::json::value definition;  // the document as loaded (Classic or OAS)
-  std::string source_file;        // the file in app_path it came from
+  boost::json::value definition;    // the document as loaded (Classic or OAS)
+  std::string source_file;          // the file in app_path it came from
 };
 
 }  // namespace gh::apidef

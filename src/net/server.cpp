@@ -35,6 +35,7 @@
 #include "http/http1_parser.h"
 #include "http/response.h"
 #include "net/cert_expiry.h"
+#include "net/cert_refs.h"
 #include "obs/access_log.h"
 #include "policy/access.h"
 #include "policy/limiter.h"
@@ -498,6 +499,12 @@ class Worker {
   awaitable<void> housekeeping_loop();
 
   awaitable<bool> handle(ClientConn& c, http::RequestHead& req);
+  // Static mutual TLS (use_mutual_tls_auth): nullopt when the connection's client certificate
+  // is on the API's allow list, else the status and Tyk's message.
+  std::optional<std::pair<int, std::string>> check_client_cert(ClientConn& c,
+                                                               const http::RequestHead& req,
+                                                               const apidef::ApiSpec& spec,
+                                                               const proxy::Snapshot& snap);
   // nullopt when the token admits the request, else the status and Tyk's message.
   awaitable<std::optional<std::pair<int, const char*>>> check_token(const http::RequestHead& req,
                                                                     const apidef::ApiSpec& spec,
@@ -592,7 +599,31 @@ void Gateway::reload_now() {
   auto snap =
       proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems,
                             cfg.policies.policy_path, cfg.policies.policy_record_name);
+  // Static mutual TLS: each API's allow list resolved now, and the server names that ask for a
+  // client certificate.
+  auto demand = std::make_shared<tls::ClientCertDemand>();
+  std::vector<std::string> cert_problems;
+  for (const auto& api : snap->apis) {
+    if (!api->use_mutual_tls_auth || !api->active) continue;
+    auto refs = api->client_certificates;
+    for (const auto& r : cfg.security.certificates_apis) refs.push_back(r);
+    auto bundles = resolve_cert_refs(refs, cfg, *store,
+                                     "API " + api->api_id + " client_certificates", &cert_problems);
+    auto allow = std::make_shared<const tls::ClientCertAllow>(bundles);
+    for (const auto& c : allow->certs()) {
+      X509_up_ref(c.get());
+      demand->ca_names_from.emplace_back(c.get());
+    }
+    snap->client_allow[api->api_id] = std::move(allow);
+    if (api->domain.empty()) {
+      demand->any_host = true;
+    } else {
+      demand->hosts.push_back(api->domain);
+    }
+  }
+  if (server_tls) server_tls->set_client_demand(std::move(demand));
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
+  for (const auto& p : cert_problems) log::error("certificate not usable", {{"reason", p}});
   report_expiring_certificates(cfg, *store);
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();
@@ -1214,6 +1245,37 @@ awaitable<void> Gateway::flush_quotas() {
                {{"count", static_cast<unsigned long>(dirty.size())}});
 }
 
+std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn& c,
+                                                                     const http::RequestHead& req,
+                                                                     const apidef::ApiSpec& spec,
+                                                                     const proxy::Snapshot& snap) {
+  using Refusal = std::optional<std::pair<int, std::string>>;
+  SSL* ssl = c.stream.ssl();
+  if (!ssl) return Refusal{{403, "TLS not enabled"}};
+  // An mTLS API on its own domain is reached only through a handshake made for that domain:
+  // a connection set up for another name (or none) cannot carry requests to it.
+  if (!spec.domain.empty()) {
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!sni || !iequals(sni, proxy::host_only(req.host)))
+      return Refusal{{421, "Misdirected Request"}};
+  }
+  auto it = snap.client_allow.find(spec.api_id);
+  std::string hex;
+  auto verdict = it == snap.client_allow.end() ? tls::ClientCertAllow::Verdict::kNotAllowed
+                                               : it->second->check(ssl, &hex);
+  switch (verdict) {
+    case tls::ClientCertAllow::Verdict::kAllowed:
+      return Refusal{};
+    case tls::ClientCertAllow::Verdict::kMissing:
+      return Refusal{{403, "Client TLS certificate is required"}};
+    case tls::ClientCertAllow::Verdict::kExpired:
+      return Refusal{{403, "Certificate has expired"}};
+    case tls::ClientCertAllow::Verdict::kNotAllowed:
+      break;
+  }
+  return Refusal{{403, "Certificate with SHA256 " + hex + " not allowed"}};
+}
+
 awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   Exchange ex;
   ex.start = Clock::now();
@@ -1235,6 +1297,14 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
     co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
   }
   ex.api_id = spec->api_id;
+  if (spec->use_mutual_tls_auth) {
+    auto refusal = check_client_cert(c, req, *spec, *snap);
+    if (refusal) {
+      ex.error = refusal->second;
+      co_return co_await respond(c, req, http::error_response(refusal->first, refusal->second), ex,
+                                 false);
+    }
+  }
   if (spec->auth == apidef::AuthKind::kAuthToken) {
     auto denied = co_await check_token(req, *spec, *snap, ex);
     if (denied) {

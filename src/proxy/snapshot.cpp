@@ -13,11 +13,10 @@ const apidef::ApiSpec* Snapshot::find(std::string_view api_id) const {
   return nullptr;
 }
 
-std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
-                                               uint64_t generation,
-                                               std::vector<std::string>* problems,
-                                               const std::string& policy_path,
-                                               const std::string& policy_record) {
+std::shared_ptr<Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
+                                         uint64_t generation, std::vector<std::string>* problems,
+                                         const std::string& policy_path,
+                                         const std::string& policy_record) {
   auto loaded = apidef::load_directory(app_path);
   if (problems) {
     for (auto& p : loaded.problems) problems->push_back(std::move(p));

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@
 #include "apidef/api_spec.h"
 #include "policy/policy.h"
 #include "proxy/router.h"
+#include "tls/client_auth.h"
 
 namespace gh::proxy {
 
@@ -21,16 +23,17 @@ struct Snapshot {
   std::vector<std::shared_ptr<const apidef::ApiSpec>> apis;  // every loaded API, active or not
   Router router;
   policy::PolicySet policies;  // from policies.policy_path
+  // Static mutual TLS allow lists of the APIs that use it, by API id (resolved certificates).
+  std::map<std::string, std::shared_ptr<const tls::ClientCertAllow>, std::less<>> client_allow;
 
   const apidef::ApiSpec* find(std::string_view api_id) const;
 };
 
 // Builds a snapshot from app_path. Problems (skipped files) are returned for the log.
-std::shared_ptr<const Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
-                                               uint64_t generation,
-                                               std::vector<std::string>* problems,
-                                               const std::string& policy_path = {},
-                                               const std::string& policy_record = {});
+std::shared_ptr<Snapshot> build_snapshot(const std::string& app_path, bool custom_domains,
+                                         uint64_t generation, std::vector<std::string>* problems,
+                                         const std::string& policy_path = {},
+                                         const std::string& policy_record = {});
 
 // Holds the current snapshot. Readers check the generation counter (one atomic load) and only
 // take the lock when it moved, so the request path never contends.

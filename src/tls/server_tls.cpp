@@ -166,6 +166,7 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
 
 ServerTls::ServerTls(const config::GatewayConfig& cfg) {
   const auto& h = cfg.http_server_options;
+  announce_cas_ = !h.skip_client_ca_announcement;
   auto load = [&](const std::string& field, const std::string& cert, const std::string& key,
                   const std::string& domain) {
     Entry e;
@@ -233,12 +234,52 @@ int ServerTls::on_servername(SSL* ssl, int*, void* arg) {
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   SSL_CTX* want = self->choose(sni);
   if (want != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, want);
+  self->apply_demand(ssl, sni);
   return SSL_TLSEXT_ERR_OK;
+}
+
+namespace {
+// The handshake takes any certificate the client offers; the request is judged against the
+// allow list of the API it reaches (so one listener serves several lists, and the answer is a
+// readable 403 rather than a handshake alert).
+int accept_offered(int, X509_STORE_CTX*) { return 1; }
+}  // namespace
+
+void ServerTls::set_client_demand(std::shared_ptr<const ClientCertDemand> d) {
+  std::lock_guard<std::mutex> lock(demand_mu_);
+  demand_ = std::move(d);
+}
+
+void ServerTls::apply_demand(SSL* ssl, const char* sni) const {
+  std::shared_ptr<const ClientCertDemand> d;
+  {
+    std::lock_guard<std::mutex> lock(demand_mu_);
+    d = demand_;
+  }
+  if (!d || !d->wants(sni)) {
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+    return;
+  }
+  SSL_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, accept_offered);
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (announce_cas_) {
+    for (const auto& c : d->ca_names_from) {
+      X509_NAME* n = X509_check_ca(c.get()) > 0 ? X509_get_subject_name(c.get())
+                                                : X509_get_issuer_name(c.get());
+      bool have = false;
+      for (int i = 0; i < sk_X509_NAME_num(names) && !have; ++i)
+        have = X509_NAME_cmp(sk_X509_NAME_value(names, i), n) == 0;
+      if (!have) sk_X509_NAME_push(names, X509_NAME_dup(n));
+    }
+  }
+  SSL_set_client_CA_list(ssl, names);  // empty with skip_client_ca_announcement
 }
 
 SSL* ServerTls::new_ssl() const {
   SSL_CTX* c = !generic_.empty() ? generic_.front().ctx.get() : by_domain_.front().ctx.get();
-  return SSL_new(c);
+  SSL* ssl = SSL_new(c);
+  if (ssl) apply_demand(ssl, nullptr);  // a client that sends no server name
+  return ssl;
 }
 
 }  // namespace gh::tls

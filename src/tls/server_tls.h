@@ -6,10 +6,12 @@
 #include <openssl/ssl.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "config/gateway_config.h"
+#include "tls/client_auth.h"
 
 namespace gh::tls {
 
@@ -29,6 +31,10 @@ class ServerTls {
   // For tests and logs: which configured entry serves `sni` ("" = no SNI).
   std::string describe_choice(const std::string& sni) const;
 
+  // Which server names ask the client for a certificate (from the current snapshot's mTLS
+  // APIs). The handshake only asks; each request is judged against its API's allow list.
+  void set_client_demand(std::shared_ptr<const ClientCertDemand> d);
+
  private:
   struct Entry {
     std::string domain;  // lower-case; "*.x.com" allowed; "" for ssl_certificates
@@ -36,11 +42,15 @@ class ServerTls {
     X509* leaf = nullptr;  // owned by ctx
   };
   static int on_servername(SSL* ssl, int* alert, void* arg);
+  void apply_demand(SSL* ssl, const char* sni) const;
   SSL_CTX* choose(const char* sni) const;
   SslCtxPtr make_ctx(const config::GatewayConfig& cfg) const;
 
   std::vector<Entry> by_domain_;  // http_server_options.certificates
   std::vector<Entry> generic_;    // ssl_certificates
+  bool announce_cas_ = true;      // !skip_client_ca_announcement
+  mutable std::mutex demand_mu_;
+  std::shared_ptr<const ClientCertDemand> demand_;
 };
 
 }  // namespace gh::tls

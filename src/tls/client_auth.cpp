@@ -1,0 +1,59 @@
+#include "tls/client_auth.h"
+
+#include <openssl/x509v3.h>
+
+#include "core/util.h"
+
+namespace gh::tls {
+
+ClientCertAllow::ClientCertAllow(const std::vector<PemBundle>& bundles) {
+  for (const auto& b : bundles) {
+    for (const auto& c : b.certs) {
+      leaf_sha256_.insert(cert_der_sha256(c.get()));
+      X509_up_ref(c.get());
+      certs_.emplace_back(c.get());
+      if (X509_check_ca(c.get()) > 0) {
+        if (!cas_) {
+          cas_ = X509_STORE_new();
+          // A listed intermediate is a trust anchor of its own: no root needed above it.
+          X509_STORE_set_flags(cas_, X509_V_FLAG_PARTIAL_CHAIN);
+        }
+        X509_STORE_add_cert(cas_, c.get());
+      }
+    }
+  }
+}
+
+ClientCertAllow::~ClientCertAllow() {
+  if (cas_) X509_STORE_free(cas_);
+}
+
+ClientCertAllow::Verdict ClientCertAllow::check(SSL* ssl, std::string* leaf_hex) const {
+  X509* peer = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  if (!peer) return Verdict::kMissing;
+  if (X509_cmp_current_time(X509_get0_notAfter(peer)) < 0 ||
+      X509_cmp_current_time(X509_get0_notBefore(peer)) > 0)
+    return Verdict::kExpired;
+  std::string hex = cert_der_sha256(peer);
+  if (leaf_hex) *leaf_hex = hex;
+  if (leaf_sha256_.count(hex)) return Verdict::kAllowed;
+  if (!cas_) return Verdict::kNotAllowed;
+  // Signed (through the chain the client sent) by a listed CA: admitted.
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  bool ok = ctx && X509_STORE_CTX_init(ctx, cas_, peer, SSL_get_peer_cert_chain(ssl)) == 1 &&
+            X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1 &&
+            X509_verify_cert(ctx) == 1;
+  X509_STORE_CTX_free(ctx);
+  return ok ? Verdict::kAllowed : Verdict::kNotAllowed;
+}
+
+bool ClientCertDemand::wants(const char* sni) const {
+  if (any_host) return true;
+  if (!sni || !*sni) return false;
+  std::string host = to_lower(sni);
+  for (const auto& h : hosts)
+    if (h == host) return true;
+  return false;
+}
+
+}  // namespace gh::tls

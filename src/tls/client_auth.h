@@ -1,0 +1,48 @@
+// Static mutual TLS: which client certificates an API admits (its allow list: certificates
+// named directly, or signed by a CA certificate in the list), and which server names ask a
+// client for a certificate during the handshake. Built when a snapshot is made; read per request.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "tls/cert_store.h"
+
+namespace gh::tls {
+
+class ClientCertAllow {
+ public:
+  explicit ClientCertAllow(const std::vector<PemBundle>& bundles);
+  ~ClientCertAllow();
+  ClientCertAllow(const ClientCertAllow&) = delete;
+  ClientCertAllow& operator=(const ClientCertAllow&) = delete;
+
+  enum class Verdict { kAllowed, kMissing, kExpired, kNotAllowed };
+  // The certificate the client presented on `ssl` (null: none). `leaf_hex` gets the
+  // SHA-256 of its DER (for the refusal message).
+  Verdict check(SSL* ssl, std::string* leaf_hex) const;
+
+  // Names to announce in the CertificateRequest: the listed CAs and the issuers of the listed
+  // certificates.
+  const std::vector<X509Ptr>& certs() const { return certs_; }
+
+ private:
+  std::unordered_set<std::string> leaf_sha256_;
+  std::vector<X509Ptr> certs_;
+  X509_STORE* cas_ = nullptr;  // owned; null when the list holds no CA certificate
+};
+
+// Which TLS server names ask for a client certificate (any name when an mTLS API has no
+// custom domain), and the CA names to announce.
+struct ClientCertDemand {
+  bool any_host = false;
+  std::vector<std::string> hosts;      // lower-case
+  std::vector<X509Ptr> ca_names_from;  // certificates whose subject/issuer names are announced
+  bool wants(const char* sni) const;
+};
+
+}  // namespace gh::tls

@@ -1,0 +1,225 @@
+"""Static mutual TLS (`use_mutual_tls_auth` + `client_certificates`, OAS `clientCertificates`),
+end to end with Python's ssl, curl and openssl s_client against a test PKI made here: the
+allowed certificate, one signed by a listed CA, one not listed, one of another CA, an expired
+one and none; Tyk's 403 messages on a listener shared with the control API; the SNI/Host
+cross-over refused; a certificate allowed for one API refused by another on the same keep-alive
+connection; CA names announced in the CertificateRequest (or not, with
+skip_client_ca_announcement); allow lists naming certificate store ids."""
+import datetime
+import hashlib
+import json
+import socket
+import ssl
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from conftest import Pki, keyless_api, parse_one_response
+
+REQUIRED = {"error": "Client TLS certificate is required"}
+EXPIRED = {"error": "Certificate has expired"}
+
+
+def not_allowed(cert_file):
+    der = x509.load_pem_x509_certificate(open(cert_file, "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    return {"error": f"Certificate with SHA256 {hashlib.sha256(der).hexdigest()} not allowed"}
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory, pki):
+    d = tmp_path_factory.mktemp("mtls")
+    server = pki.leaf("mtls-server", ["a.example.com", "b.example.com", "ca.example.com",
+                                      "127.0.0.1"])
+    ok = pki.leaf("client-ok", ["client-ok"], client=True)
+    other = pki.leaf("client-other", ["client-other"], client=True)
+    foreign_pki = Pki(d / "foreign")
+    foreign = foreign_pki.leaf("client-foreign", ["client-foreign"], client=True)
+    # An expired client certificate from the same intermediate.
+    key = serialization.load_pem_private_key(open(ok[1], "rb").read(), None)
+    int_cert = x509.load_pem_x509_certificate(pki.int_cert.read_bytes())
+    int_key = serialization.load_pem_private_key(pki.int_key.read_bytes(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    exp = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "old")]))
+           .issuer_name(int_cert.subject).public_key(key.public_key())
+           .serial_number(x509.random_serial_number())
+           .not_valid_before(now - datetime.timedelta(days=30))
+           .not_valid_after(now - datetime.timedelta(days=1))
+           .sign(int_key, hashes.SHA256()))
+    exp_file = d / "expired.pem"
+    exp_file.write_bytes(exp.public_bytes(serialization.Encoding.PEM))
+    expired = (str(exp_file), ok[1])
+    return {"server": server, "ok": ok, "other": other, "foreign": foreign, "expired": expired,
+            "int": str(pki.int_cert), "root": str(pki.ca)}
+
+
+def mtls_api(api_id, listen, target, allow, domain=None):
+    d = keyless_api(api_id, listen, target, use_mutual_tls_auth=True, client_certificates=allow)
+    if domain:
+        d["domain"] = domain
+    return d
+
+
+@pytest.fixture
+def mgw(gateway_factory, origin, certs):
+    def make(extra_conf=None, apis=None):
+        conf = {"enable_custom_domains": True,
+                "http_server_options": {"use_ssl": True, "ssl_certificates": [certs["server"][3]]}}
+        conf.update(extra_conf or {})
+        return gateway_factory(conf=conf, apis=apis if apis is not None else [
+            mtls_api("mtls-a", "/", origin.url, [certs["ok"][0]], domain="a.example.com"),
+            mtls_api("mtls-ca", "/", origin.url, [certs["int"]], domain="ca.example.com"),
+            keyless_api("plain-b", "/", origin.url, domain="b.example.com"),
+            mtls_api("any1", "/any1/", origin.url, [certs["ok"][0]]),
+            mtls_api("any2", "/any2/", origin.url, [certs["other"][0]]),
+        ])
+    return make
+
+
+def connect(port, sni=None, cert=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert[0], cert[1])
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname=sni)
+
+
+def request(sock, host, path="/"):
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    buf = b""
+    while True:
+        got = parse_one_response(buf)
+        if got:
+            return got[0]
+        b = sock.recv(65536)
+        if not b:
+            return parse_one_response(buf, until_close=True)[0]
+        buf += b
+
+
+def one(port, sni, host, path="/", cert=None):
+    s = connect(port, sni, cert)
+    try:
+        return request(s, host, path)
+    finally:
+        s.close()
+
+
+def test_allow_list_with_tyks_refusals(mgw, certs, origin):
+    gw = mgw()
+    r = one(gw.port, "a.example.com", "a.example.com", cert=certs["ok"])
+    assert r.status == 200, r.body
+    assert origin.count() == 1
+    cases = [(None, REQUIRED), (certs["other"], not_allowed(certs["other"][0])),
+             (certs["foreign"], not_allowed(certs["foreign"][0])), (certs["expired"], EXPIRED)]
+    for cert, body in cases:
+        r = one(gw.port, "a.example.com", "a.example.com", cert=cert)
+        assert r.status == 403 and json.loads(r.body) == body, (cert, r.body)
+    assert origin.count() == 1  # nothing refused was proxied
+
+
+def test_a_listed_ca_admits_the_certificates_it_signed(mgw, certs):
+    gw = mgw()
+    for c in ("ok", "other"):
+        assert one(gw.port, "ca.example.com", "ca.example.com", cert=certs[c]).status == 200
+    r = one(gw.port, "ca.example.com", "ca.example.com", cert=certs["foreign"])
+    assert r.status == 403 and json.loads(r.body) == not_allowed(certs["foreign"][0])
+    assert json.loads(one(gw.port, "ca.example.com", "ca.example.com",
+                          cert=certs["expired"]).body) == EXPIRED
+
+
+def test_sni_and_host_must_agree_for_an_mtls_domain(mgw, certs, origin):
+    gw = mgw()
+    for sni in ("b.example.com", None, "ca.example.com"):
+        r = one(gw.port, sni, "a.example.com", cert=certs["ok"])
+        assert r.status == 421, (sni, r.status, r.body)
+    assert origin.count() == 0
+    # The plain-TLS API next door needs no certificate.
+    assert one(gw.port, "b.example.com", "b.example.com").status == 200
+
+
+def test_certificate_for_one_api_is_refused_by_another_on_the_same_connection(mgw, certs):
+    gw = mgw()
+    s = connect(gw.port, None, certs["ok"])
+    try:
+        assert request(s, "127.0.0.1", "/any1/").status == 200
+        r = request(s, "127.0.0.1", "/any2/")
+        assert r.status == 403 and json.loads(r.body) == not_allowed(certs["ok"][0])
+        assert request(s, "127.0.0.1", "/any1/").status == 200
+    finally:
+        s.close()
+
+
+def test_curl_and_openssl_clients(mgw, certs):
+    gw = mgw()
+    out = subprocess.run(["curl", "-sk", "--resolve", f"a.example.com:{gw.port}:127.0.0.1",
+                          "--cert", certs["ok"][0], "--key", certs["ok"][1], "-o", "/dev/null",
+                          "-w", "%{http_code}", f"https://a.example.com:{gw.port}/"],
+                         capture_output=True, text=True, timeout=20)
+    assert out.stdout == "200", out
+    out = subprocess.run(["curl", "-sk", "--resolve", f"a.example.com:{gw.port}:127.0.0.1",
+                          f"https://a.example.com:{gw.port}/"], capture_output=True, text=True,
+                         timeout=20)
+    assert json.loads(out.stdout) == REQUIRED
+
+
+def s_client(port, sni, extra=()):
+    p = subprocess.run(["openssl", "s_client", "-ign_eof", "-connect", f"127.0.0.1:{port}",
+                        "-servername", sni, *extra], input="GET / HTTP/1.1\r\nHost: " + sni +
+                       "\r\nConnection: close\r\n\r\n", capture_output=True, text=True, timeout=20)
+    return p.stdout + p.stderr
+
+
+def test_ca_names_are_announced_unless_skipped(mgw, certs):
+    gw = mgw()
+    out = s_client(gw.port, "ca.example.com", ["-cert", certs["ok"][0], "-key", certs["ok"][1]])
+    assert "Acceptable client certificate CA names" in out
+    assert "Gatehouse Test Intermediate" in out.split("Acceptable client certificate CA names")[1]
+    assert "HTTP/1.1 200" in out
+    gw2 = mgw({"http_server_options": {"use_ssl": True, "ssl_certificates": [certs["server"][3]],
+                                       "skip_client_ca_announcement": True}})
+    out = s_client(gw2.port, "ca.example.com", ["-cert", certs["ok"][0], "-key", certs["ok"][1]])
+    assert "No client certificate CA names sent" in out
+    assert "HTTP/1.1 200" in out  # still requested and judged
+    out = s_client(gw2.port, "ca.example.com",
+                   ["-cert", certs["foreign"][0], "-key", certs["foreign"][1]])
+    assert "HTTP/1.1 403" in out
+
+
+def test_allow_list_by_store_id_and_oas(mgw, certs, origin):
+    oas = {
+        "openapi": "3.0.3", "info": {"title": "oas-mtls", "version": "1"}, "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": "oas-mtls", "orgId": "default", "name": "oas-mtls",
+                     "state": {"active": True}},
+            "upstream": {"url": origin.url},
+            "server": {"listenPath": {"value": "/oas-mtls/", "strip": True},
+                       "clientCertificates": {"enabled": True, "allowlist": []}},
+        },
+    }
+    gw = mgw(apis=[oas])
+    r = gw.admin("POST", "/tyk/certs?org_id=default", raw=open(certs["other"][0]).read())
+    assert r.status_code == 200, r.text
+    cid = r.json()["id"]
+    # Empty allow list: nothing is admitted.
+    r = one(gw.port, None, "127.0.0.1", "/oas-mtls/", cert=certs["other"])
+    assert r.status == 403
+    oas["x-tyk-api-gateway"]["server"]["clientCertificates"]["allowlist"] = [cid]
+    assert gw.admin("PUT", "/tyk/apis/oas/oas-mtls", oas).status_code == 200
+    gw.reload()
+    assert one(gw.port, None, "127.0.0.1", "/oas-mtls/", cert=certs["other"]).status == 200
+    r = one(gw.port, None, "127.0.0.1", "/oas-mtls/", cert=certs["ok"])
+    assert r.status == 403 and json.loads(r.body) == not_allowed(certs["ok"][0])
+
+
+def test_mtls_api_on_a_plain_listener(gateway_factory, origin, certs):
+    gw = gateway_factory(apis=[mtls_api("m", "/m/", origin.url, [certs["ok"][0]])])
+    import requests
+    r = requests.get(gw.url("/m/"), timeout=5)
+    assert r.status_code == 403 and r.json() == {"error": "TLS not enabled"}
+    assert origin.count() == 0
