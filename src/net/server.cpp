@@ -448,6 +448,11 @@ class Gateway {
 
   const config::GatewayConfig& cfg;
   std::unique_ptr<tls::ServerTls> server_tls;
+  // security.control_api_use_mutual_tls: the control port's own TLS (certificate required in
+  // the handshake), or, on a listener shared with the APIs, the list each control request's
+  // certificate is judged against.
+  std::unique_ptr<tls::ServerTls> control_tls;
+  std::shared_ptr<const tls::ClientCertAllow> control_allow;
   tls::ClientTls client_tls;
   proxy::SnapshotHolder snapshots;
   std::atomic<bool> loaded{false};
@@ -579,6 +584,26 @@ Gateway::Gateway(const config::GatewayConfig& c)
       certs(c, *store),
       hashing(admin::key_hashing(c)) {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
+  if (cfg.security.control_api_use_mutual_tls) {
+    // Control clients must hold a certificate signed by (or listed in) these.
+    std::vector<std::string> problems;
+    auto cas = net::resolve_cert_refs(cfg.security.certificates_control_api, cfg, *store,
+                                      "security.certificates.control_api", &problems);
+    for (const auto& p : problems) log::error("certificate not usable", {{"reason", p}});
+    if (cas.empty())
+      throw config::ConfigError(cfg.file +
+                                ": field \"security.certificates.control_api\": "
+                                "control_api_use_mutual_tls needs at least one usable certificate");
+    if (!cfg.http_server_options.use_ssl)
+      throw config::ConfigError(cfg.file +
+                                ": field \"security.control_api_use_mutual_tls\": needs "
+                                "http_server_options.use_ssl");
+    if (cfg.control_api_port != 0) {
+      control_tls = std::make_unique<tls::ServerTls>(cfg, cas);
+    } else {
+      control_allow = std::make_shared<const tls::ClientCertAllow>(cas);
+    }
+  }
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
   limits.max_header_bytes = static_cast<size_t>(cfg.gatehouse.max_header_bytes);
   limits.max_headers = static_cast<size_t>(cfg.gatehouse.max_headers);
@@ -619,6 +644,13 @@ void Gateway::reload_now() {
       demand->any_host = true;
     } else {
       demand->hosts.push_back(api->domain);
+    }
+  }
+  if (control_allow) {
+    demand->any_host = true;  // control requests come on any name
+    for (const auto& c : control_allow->certs()) {
+      X509_up_ref(c.get());
+      demand->ca_names_from.emplace_back(c.get());
     }
   }
   if (server_tls) server_tls->set_client_demand(std::move(demand));
@@ -887,7 +919,9 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       connection_done();
       co_return;
     }
-    c->stream.start_tls(gw.server_tls->new_ssl());
+    c->stream.start_tls(c->kind == ListenerKind::kControl && gw.control_tls
+                            ? gw.control_tls->new_ssl()
+                            : gw.server_tls->new_ssl());
     auto hec = co_await c->stream.handshake(true);
     if (hec) {
       log::debug("TLS handshake failed", {{"client", c->remote_ip}, {"error", hec.message()}});
@@ -1371,6 +1405,20 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
     }
   }
   admin::AdminResult result;
+  if (gw.control_allow && (path == "/tyk" || path.rfind("/tyk/", 0) == 0)) {
+    // Control API mutual TLS on the shared listener: judged per request.
+    std::string hex;
+    auto verdict = gw.control_allow->check(c.stream.ssl(), &hex);
+    if (verdict != tls::ClientCertAllow::Verdict::kAllowed) {
+      const char* msg = verdict == tls::ClientCertAllow::Verdict::kMissing
+                            ? "Client TLS certificate is required"
+                        : verdict == tls::ClientCertAllow::Verdict::kExpired
+                            ? "Certificate has expired"
+                            : "Certificate is not allowed for the control API";
+      log::warn("control API request refused: client certificate", {{"reason", msg}});
+      co_return co_await respond(c, req, http::status_response(403, "error", msg), ex, true);
+    }
+  }
   if (admin::KeysApi::owns(path) || admin::CertsApi::owns(path)) {
     if (!gw.control.authorized(ar)) {
       result = admin::ControlApi::forbidden(ar);

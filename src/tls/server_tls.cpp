@@ -161,10 +161,36 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   SSL_CTX_set_session_id_context(c, kSidCtx, sizeof kSidCtx - 1);
   install_ticket_keys(c);
   set_ticket_rotation(cfg.gatehouse.ticket_key_rotation);
+  if (required_cas_) {
+    X509_STORE* store = SSL_CTX_get_cert_store(c);
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+    for (const auto& b : *required_cas_) {
+      for (const auto& cert : b.certs) {
+        X509_STORE_add_cert(store, cert.get());
+        if (!h.skip_client_ca_announcement)
+          sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(cert.get())));
+      }
+    }
+    SSL_CTX_set_client_CA_list(c, names);
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    // Sessions resumed from the API listener must not skip the certificate.
+    static const unsigned char kControlSid[] = "gatehouse-control";
+    SSL_CTX_set_session_id_context(c, kControlSid, sizeof kControlSid - 1);
+  }
   return ctx;
 }
 
-ServerTls::ServerTls(const config::GatewayConfig& cfg) {
+ServerTls::ServerTls(const config::GatewayConfig& cfg) { load_certificates(cfg); }
+
+ServerTls::ServerTls(const config::GatewayConfig& cfg, const std::vector<PemBundle>& client_cas) {
+  required_cas_ = &client_cas;
+  requires_client_cert_ = true;
+  load_certificates(cfg);
+  required_cas_ = nullptr;
+}
+
+void ServerTls::load_certificates(const config::GatewayConfig& cfg) {
   const auto& h = cfg.http_server_options;
   announce_cas_ = !h.skip_client_ca_announcement;
   auto load = [&](const std::string& field, const std::string& cert, const std::string& key,
@@ -251,6 +277,7 @@ void ServerTls::set_client_demand(std::shared_ptr<const ClientCertDemand> d) {
 }
 
 void ServerTls::apply_demand(SSL* ssl, const char* sni) const {
+  if (requires_client_cert_) return;
   std::shared_ptr<const ClientCertDemand> d;
   {
     std::lock_guard<std::mutex> lock(demand_mu_);

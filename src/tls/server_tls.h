@@ -24,6 +24,10 @@ class ServerTls {
  public:
   // Throws config::ConfigError naming the field and file when a certificate cannot be used.
   explicit ServerTls(const config::GatewayConfig& cfg);
+  // The control API's own listener with security.control_api_use_mutual_tls: the same server
+  // certificates, and a client certificate required and verified in the handshake against
+  // `client_cas` (a missing, unknown-CA or expired certificate fails the handshake).
+  ServerTls(const config::GatewayConfig& cfg, const std::vector<PemBundle>& client_cas);
 
   // A new server-side SSL object for one connection (owned by the caller).
   SSL* new_ssl() const;
@@ -45,10 +49,13 @@ class ServerTls {
   void apply_demand(SSL* ssl, const char* sni) const;
   SSL_CTX* choose(const char* sni) const;
   SslCtxPtr make_ctx(const config::GatewayConfig& cfg) const;
+  void load_certificates(const config::GatewayConfig& cfg);
+  const std::vector<PemBundle>* required_cas_ = nullptr;  // during construction only
 
-  std::vector<Entry> by_domain_;  // http_server_options.certificates
-  std::vector<Entry> generic_;    // ssl_certificates
-  bool announce_cas_ = true;      // !skip_client_ca_announcement
+  std::vector<Entry> by_domain_;       // http_server_options.certificates
+  std::vector<Entry> generic_;         // ssl_certificates
+  bool announce_cas_ = true;           // !skip_client_ca_announcement
+  bool requires_client_cert_ = false;  // the control listener's own contexts decide alone
   mutable std::mutex demand_mu_;
   std::shared_ptr<const ClientCertDemand> demand_;
 };

@@ -223,3 +223,73 @@ def test_mtls_api_on_a_plain_listener(gateway_factory, origin, certs):
     r = requests.get(gw.url("/m/"), timeout=5)
     assert r.status_code == 403 and r.json() == {"error": "TLS not enabled"}
     assert origin.count() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Control API mutual TLS.
+def control_conf(certs, port=None):
+    c = {"http_server_options": {"use_ssl": True, "ssl_certificates": [certs["server"][3]]},
+         "security": {"control_api_use_mutual_tls": True,
+                      "certificates": {"control_api": [certs["int"]]}}}
+    if port:
+        c["control_api_port"] = port
+    return c
+
+
+def control_call(port, cert=None, secret="test-secret-0123456789"):
+    """GET /tyk/apis on the control port; None when the handshake (or the connection right
+    after it, with TLS 1.3) is refused."""
+    try:
+        s = connect(port, None, cert)
+        h = f"X-Tyk-Authorization: {secret}\r\n" if secret else ""
+        s.sendall(f"GET /tyk/apis HTTP/1.1\r\nHost: x\r\n{h}Connection: close\r\n\r\n".encode())
+        buf = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            buf += b
+        s.close()
+    except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        return None
+    got = parse_one_response(buf, until_close=True) if buf else None
+    return got[0] if got else None
+
+
+def test_control_api_mtls_on_its_own_port(gateway_factory, origin, certs):
+    from conftest import free_port
+    cport = free_port()
+    gw = gateway_factory(conf=control_conf(certs, cport),
+                         apis=[keyless_api("open", "/open/", origin.url)])
+    r = control_call(cport, certs["ok"])
+    assert r is not None and r.status == 200, r and r.body
+    # The secret is still needed.
+    r = control_call(cport, certs["ok"], secret=None)
+    assert r.status == 403
+    # Refused in the handshake: no certificate, another CA, expired.
+    for cert in (None, certs["foreign"], certs["expired"]):
+        assert control_call(cport, cert) is None, cert
+    # The API listener is unaffected: no certificate needed there.
+    assert one(gw.port, None, "127.0.0.1", "/open/").status == 200
+
+
+def test_control_api_mtls_on_a_shared_listener(gateway_factory, origin, certs):
+    gw = gateway_factory(conf=control_conf(certs), apis=[keyless_api("open", "/open/",
+                                                                     origin.url)])
+    r = control_call(gw.port, None)
+    assert r.status == 403
+    assert json.loads(r.body) == {"status": "error", "message": "Client TLS certificate is required"}
+    r = control_call(gw.port, certs["foreign"])
+    assert r.status == 403
+    r = control_call(gw.port, certs["ok"])
+    assert r.status == 200
+    assert one(gw.port, None, "127.0.0.1", "/open/").status == 200
+
+
+def test_control_api_mtls_needs_certificates(gateway_factory, certs):
+    conf = control_conf(certs)
+    conf["security"]["certificates"]["control_api"] = ["/nonexistent/ca.pem"]
+    gw = gateway_factory(conf=conf, start=False)
+    gw.start(wait=False)
+    assert gw.proc.wait(timeout=10) != 0
+    assert "security.certificates.control_api" in gw.logs()
