@@ -523,7 +523,7 @@ class Worker {
   awaitable<Denial> check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
                                 const proxy::Snapshot& snap, Exchange& ex);
   // What refuses a request before its key is looked up (no token, store down).
-  Denial before_key(const auth::FoundToken& found);
+  Denial before_key(auth::TokenPlace place);
   // The checks of a looked-up key (nullptr: none found), in Tyk's order: unknown or unusable,
   // inactive, expired, access rights, allow list. Sets `api` to the key's access to this API.
   Denial check_key(const KeyView* key, const http::RequestHead& req, const apidef::ApiSpec& spec,
@@ -595,6 +595,7 @@ class Worker {
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
   std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
+  std::string storage_id_;  // scratch of check_token_now (a hash, never a token)
   size_t connections = 0;
   bool draining = false;
   std::thread thread;
@@ -1127,8 +1128,8 @@ awaitable<std::shared_ptr<const KeyView>> Worker::session_for(const std::string&
   co_return entry.view;
 }
 
-Denial Worker::before_key(const auth::FoundToken& found) {
-  if (found.place == auth::TokenPlace::kNone) return Denial{{401, "Authorization field missing"}};
+Denial Worker::before_key(auth::TokenPlace place) {
+  if (place == auth::TokenPlace::kNone) return Denial{{401, "Authorization field missing"}};
   // The store is down: no key is admitted, cached or not (a key deleted meanwhile through
   // another gateway could not be known to be gone).
   if (!gw.store->healthy()) return Denial{{503, kStoreDown}};
@@ -1171,13 +1172,17 @@ Denial Worker::check_key(const KeyView* key, const http::RequestHead& req,
 
 bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec& spec,
                              const proxy::Snapshot& snap, Exchange& ex, Denial& out) {
-  auto found = auth::find_token(req, spec.token);
-  out = before_key(found);
+  std::string_view token;
+  std::string decoded;  // only a query parameter is copied
+  out = before_key(auth::find_token(req, spec.token, token, decoded));
   if (out) return true;
-  auto ids = auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing);
-  // Only the most likely id is tried here: the others (and a miss) need the store.
+  // Only the most likely storage id is tried here: the others (and a miss) need the store. The
+  // token is hashed afresh on every request rather than remembered: a per-worker token -> id
+  // map would keep raw credentials in memory and compare them on lookup, to save well under a
+  // thousand instructions.
+  auth::first_lookup_id(token, gw.hashing, storage_id_);
   const auto* view =
-      cached_view(ids.front(), admin::key_epoch().load(std::memory_order_acquire), snap, spec);
+      cached_view(storage_id_, admin::key_epoch().load(std::memory_order_acquire), snap, spec);
   if (!view) return false;
   // The view stays in the cache for the rest of this call: nothing here suspends.
   const KeyView& key = **view;
@@ -1190,7 +1195,7 @@ bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec
 awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
                                       const proxy::Snapshot& snap, Exchange& ex) {
   auto found = auth::find_token(req, spec.token);
-  if (auto denied = before_key(found)) co_return denied;
+  if (auto denied = before_key(found.place)) co_return denied;
   // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
   std::shared_ptr<const KeyView> key;
   for (const auto& sid :
