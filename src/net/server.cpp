@@ -595,7 +595,8 @@ class Worker {
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
   std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
-  std::string storage_id_;  // scratch of check_token_now (a hash, never a token)
+  // Scratch of the in-memory key check (hashes and counter names, never a token).
+  std::string storage_id_, rate_name_, quota_name_;
   size_t connections = 0;
   bool draining = false;
   std::thread thread;
@@ -1236,8 +1237,8 @@ void Worker::set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t r
 }
 
 Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex) {
-  auto r = gw.limiter.rate_take(store::rate_limit_key(key.storage_id, p.scope), p.lim->rate,
-                                p.lim->per, Clock::now());
+  store::rate_limit_key(rate_name_, key.storage_id, p.scope);
+  auto r = gw.limiter.rate_take(rate_name_, p.lim->rate, p.lim->per, Clock::now());
   set_rate_headers(ex, *p.lim, r.remaining, r.reset_s);
   if (!r.allowed) return Denial{{429, "Rate Limit Exceeded"}};
   return Denial{};
@@ -1259,11 +1260,10 @@ bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api, Exchan
   auto p = plan_limits(key, api);
   // The fleet-wide rate limit and a quota on a store that counts it need a round trip.
   if ((p.rate && p.rate_in_store) || (p.store_counts && p.quota)) return false;
-  std::string quota_name;
   if (p.quota) {
-    quota_name = store::quota_key(key.storage_id, p.scope);
+    store::quota_key(quota_name_, key.storage_id, p.scope);
     // The first use of a quota continues from the counter the store kept (check_limits).
-    if (!gw.limiter.quota_known(quota_name)) return false;
+    if (!gw.limiter.quota_known(quota_name_)) return false;
   }
   // Tyk's order: the rate first, so that a refused request uses no quota.
   if (p.rate && !p.rate_in_store) {
@@ -1271,7 +1271,7 @@ bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api, Exchan
     if (out) return true;
   }
   out = Denial{};
-  if (p.quota) out = take_local_quota(p, quota_name, std::nullopt, ex);
+  if (p.quota) out = take_local_quota(p, quota_name_, std::nullopt, ex);
   return true;
 }
 

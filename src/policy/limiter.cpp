@@ -20,7 +20,7 @@ Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, doub
   if (window.count() <= 0) window = Clock::duration(1);
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.rates.find(std::string(name));
+  auto it = s.rates.find(name);
   if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
   auto& e = it->second;
   if (e.window != window) {  // the limit changed: start over rather than mix two windows
@@ -65,13 +65,13 @@ Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, doub
 bool Limiter::quota_known(std::string_view name) {
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.quotas.find(std::string(name)) != s.quotas.end();
+  return s.quotas.find(name) != s.quotas.end();
 }
 
 std::optional<Limiter::QuotaState> Limiter::quota_peek(std::string_view name, int64_t now_unix) {
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.quotas.find(std::string(name));
+  auto it = s.quotas.find(name);
   if (it == s.quotas.end()) return std::nullopt;
   auto st = it->second.state;
   if (st.renews_at > 0 && now_unix >= st.renews_at) return QuotaState{};
@@ -88,7 +88,7 @@ Limiter::QuotaResult Limiter::quota_take(std::string_view name, int64_t max, int
   }
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.quotas.find(std::string(name));
+  auto it = s.quotas.find(name);
   if (it == s.quotas.end()) {
     QuotaEntry e;
     if (persisted) e.state = *persisted;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -72,10 +73,15 @@ class Limiter {
     QuotaState state;
     bool dirty = false;
   };
+  // Looked up by string_view: a name is not copied to find its counter.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, RateEntry> rates;
-    std::unordered_map<std::string, QuotaEntry> quotas;
+    std::unordered_map<std::string, RateEntry, NameHash, std::equal_to<>> rates;
+    std::unordered_map<std::string, QuotaEntry, NameHash, std::equal_to<>> quotas;
   };
   Shard& shard(std::string_view name);
   std::array<Shard, 64> shards_;
