@@ -181,49 +181,107 @@ class Stream {
       if (wec) co_return wec;
     }
   }
-  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+  // A read that does not suspend: true when it completed (bytes in `n`, or an error in `ec`),
+  // false when the socket must first be ready for `w` (then read_some_after). Spares the
+  // coroutine frame of read_some when the data is already there, as it mostly is under load.
+  // A plain stream always answers false: asio's own read tries the socket first anyway.
+  bool try_read_some(asio::mutable_buffer b, error_code& ec, size_t& n, tcp::socket::wait_type& w) {
+    if (!ssl_) return false;
+    // The watchdog may have closed the socket: its descriptor number may already be reused.
+    if (!sock_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      return true;
+    }
+    clear_errors();
+    int r = SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT_MAX)));
+    if (r > 0) {
+      ec = {};
+      n = static_cast<size_t>(r);
+      return true;
+    }
+    w = tcp::socket::wait_error;
+    ec = status(r, w);
+    return static_cast<bool>(ec);
+  }
+  awaitable<std::pair<error_code, size_t>> read_some_after(asio::mutable_buffer b,
+                                                           tcp::socket::wait_type w) {
     if (!ssl_) {
       auto [ec, n] = co_await sock_.async_read_some(b, nothrow);
       co_return std::make_pair(ec, n);
     }
-    int len = static_cast<int>(std::min<size_t>(b.size(), INT_MAX));
     while (true) {
-      // The watchdog may have closed the socket: its descriptor number may already be reused.
-      if (!sock_.is_open()) co_return std::make_pair(error_code(asio::error::bad_descriptor), 0);
-      clear_errors();
-      int r = SSL_read(ssl_.get(), b.data(), len);
-      if (r > 0) co_return std::make_pair(error_code{}, static_cast<size_t>(r));
-      auto w = tcp::socket::wait_error;
-      if (auto ec = status(r, w)) co_return std::make_pair(ec, 0);
       auto [wec] = co_await sock_.async_wait(w, nothrow);
       if (wec) co_return std::make_pair(wec, 0);
+      error_code ec;
+      size_t n = 0;
+      if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
     }
   }
-  awaitable<error_code> write(std::string_view data) {
+  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+    error_code ec;
+    size_t n = 0;
+    auto w = tcp::socket::wait_read;
+    if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
+    co_return co_await read_some_after(b, w);
+  }
+
+  // Writes as much of `data` as the socket takes now, without suspending: true when all of it
+  // was written or an error (in `ec`) ended the write; false with the rest left in `data` when
+  // the socket must be ready for `w` first (then write_rest with exactly that rest: OpenSSL
+  // wants a retried write repeated with the same arguments).
+  bool try_write(std::string_view& data, error_code& ec, tcp::socket::wait_type& w) {
+    ec = {};
+    while (!data.empty()) {
+      if (!sock_.is_open()) {
+        ec = asio::error::bad_descriptor;
+        return true;
+      }
+      if (!ssl_) {
+        ssize_t r =
+            ::send(sock_.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0) {
+          data.remove_prefix(static_cast<size_t>(r));
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          w = tcp::socket::wait_write;
+          return false;
+        } else if (errno != EINTR) {
+          ec = error_code(errno, boost::system::system_category());
+          return true;
+        }
+        continue;
+      }
+      clear_errors();
+      // Without partial writes OpenSSL reports success only once every byte is in the kernel.
+      int r = SSL_write(ssl_.get(), data.data(),
+                        static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+      if (r > 0) {
+        data.remove_prefix(static_cast<size_t>(r));
+        continue;
+      }
+      w = tcp::socket::wait_error;
+      ec = status(r, w);
+      return static_cast<bool>(ec);
+    }
+    return true;
+  }
+  awaitable<error_code> write_rest(std::string_view data, tcp::socket::wait_type w) {
     if (!ssl_) {
       asio::const_buffer b(data.data(), data.size());
       auto [ec, n] = co_await asio::async_write(sock_, b, nothrow);
       co_return ec;
     }
-    if (data.empty()) co_return error_code{};
-    int len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
     while (true) {
-      if (!sock_.is_open()) co_return asio::error::bad_descriptor;
-      clear_errors();
-      // Without partial writes OpenSSL reports success only once every byte is in the kernel,
-      // and a retry after WANT_WRITE must repeat the same arguments.
-      int r = SSL_write(ssl_.get(), data.data(), len);
-      if (r > 0) {
-        data.remove_prefix(static_cast<size_t>(r));
-        if (data.empty()) co_return error_code{};
-        len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
-        continue;
-      }
-      auto w = tcp::socket::wait_error;
-      if (auto ec = status(r, w)) co_return ec;
       auto [wec] = co_await sock_.async_wait(w, nothrow);
       if (wec) co_return wec;
+      error_code ec;
+      if (try_write(data, ec, w)) co_return ec;
     }
+  }
+  awaitable<error_code> write(std::string_view data) {
+    error_code ec;
+    auto w = tcp::socket::wait_write;
+    if (try_write(data, ec, w)) co_return ec;
+    co_return co_await write_rest(data, w);
   }
   // Sends close_notify and waits for the peer's (as asio's async_shutdown did); errors end it.
   awaitable<void> tls_shutdown() {
@@ -939,7 +997,12 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
           head_deadline = true;
         }
       }
-      auto [ec, n] = co_await c->stream.read_some(c->in.prepare(kReadChunk));
+      error_code ec;
+      size_t n = 0;
+      auto w = tcp::socket::wait_read;
+      auto buf = c->in.prepare(kReadChunk);
+      if (!c->stream.try_read_some(buf, ec, n, w))
+        std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
       if (registered_idle) {
         idle.erase(c.get());
         registered_idle = false;
@@ -1023,7 +1086,10 @@ awaitable<bool> Worker::respond(ClientConn& c, const http::RequestHead& req, htt
   http::serialize(r, req.method == "HEAD", out);
   ex.status = r.status;
   ex.bytes_out = out.size();
-  auto ec = co_await c.stream.write(out);
+  error_code ec;
+  std::string_view rest = out;
+  auto w = tcp::socket::wait_write;
+  if (!c.stream.try_write(rest, ec, w)) ec = co_await c.stream.write_rest(rest, w);
   log_access(c, req, ex);
   co_return !r.close && !ec;
 }
@@ -1645,7 +1711,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     int client_error = 0;  // status to answer with when the client's body is at fault
     bool client_gone = false;
     if (req.body == http::BodyKind::kNone) {
-      wec = co_await up->stream.write(head);
+      std::string_view rest = head;
+      auto w = tcp::socket::wait_write;
+      if (!up->stream.try_write(rest, wec, w)) wec = co_await up->stream.write_rest(rest, w);
     } else if (req.body == http::BodyKind::kLength) {
       uint64_t remaining = req.content_length;
       std::string out = head;
@@ -1832,10 +1900,23 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
 
   bool upstream_ok = true;  // the upstream body was read completely
   bool client_ok = true;    // the client got everything
-  auto flush = [&]() -> awaitable<bool> {
-    if (out.empty()) co_return true;
+  // Writes `out` as far as the client takes it now (no coroutine frame); false when the rest
+  // must wait for the socket: flush_rest then finishes it.
+  std::string_view unsent;
+  auto wait_for = tcp::socket::wait_write;
+  auto flush_now = [&](bool& ok) {
+    ok = true;
+    if (out.empty()) return true;
     ex.bytes_out += out.size();
-    auto e = co_await c.stream.write(out);
+    unsent = out;
+    error_code e;
+    if (!c.stream.try_write(unsent, e, wait_for)) return false;
+    out.clear();
+    ok = !e;
+    return true;
+  };
+  auto flush_rest = [&]() -> awaitable<bool> {
+    auto e = co_await c.stream.write_rest(unsent, wait_for);
     out.clear();
     co_return !e;
   };
@@ -1854,7 +1935,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       out.append(up->in.data().substr(0, take));
       up->in.consume(take);
       remaining -= take;
-      if (!(client_ok = co_await flush())) break;
+      if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+      if (!client_ok) break;
       if (remaining == 0) break;
       if (!(upstream_ok = co_await read_up())) break;
     }
@@ -1874,14 +1956,16 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
       if (dec.done()) {
         if (client_chunked) out += "0\r\n\r\n";
-        client_ok = co_await flush();
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
       if (s.consumed == 0) {
-        if (!(client_ok = co_await flush())) break;
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+        if (!client_ok) break;
         if (!(upstream_ok = co_await read_up())) break;
       } else if (out.size() > kWriteFlush) {
-        if (!(client_ok = co_await flush())) break;
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+        if (!client_ok) break;
       }
     }
   } else if (resp.body == http::BodyKind::kUntilClose) {
@@ -1893,17 +1977,18 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         if (client_chunked) out += "\r\n";
         up->in.consume(d.size());
       }
-      if (!(client_ok = co_await flush())) break;
+      if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+      if (!client_ok) break;
       if (!co_await read_up()) {
         // The connection ended the body; a timeout means it was cut short.
         upstream_ok = !c.upstream_timed_out;
         if (client_chunked && upstream_ok) out += "0\r\n\r\n";
-        client_ok = co_await flush();
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
     }
   } else {
-    client_ok = co_await flush();
+    if (!flush_now(client_ok)) client_ok = co_await flush_rest();
   }
 
   c.active_upstream = nullptr;
