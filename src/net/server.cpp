@@ -981,11 +981,12 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     http::RequestHead& req = c->req;
     http::ParseResult pr;
     bool head_deadline = first_request;
-    bool registered_idle = false;
+    // Between requests a connection that waits for the client is idle (a drain closes it). It
+    // is registered only when it actually waits: nothing else runs while it does not.
+    bool between_requests = false;
     if (c->in.size() == 0) {
       c->in.release_if_empty();
-      idle.insert(c.get());
-      registered_idle = true;
+      between_requests = true;
       if (draining) break;
     }
     while (true) {
@@ -1001,12 +1002,12 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       size_t n = 0;
       auto w = tcp::socket::wait_read;
       auto buf = c->in.prepare(kReadChunk);
-      if (!c->stream.try_read_some(buf, ec, n, w))
+      if (!c->stream.try_read_some(buf, ec, n, w)) {
+        if (between_requests) idle.insert(c.get());
         std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
-      if (registered_idle) {
-        idle.erase(c.get());
-        registered_idle = false;
+        if (between_requests) idle.erase(c.get());
       }
+      between_requests = false;
       if (ec) {
         if (c->in.size() > 0 && ec != asio::error::eof)
           log::debug("client connection failed",
@@ -1015,7 +1016,6 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       }
       c->in.commit(n);
     }
-    if (registered_idle) idle.erase(c.get());
     first_request = false;
     if (pr.status == http::ParseStatus::kError) {
       Exchange ex;
