@@ -3,7 +3,13 @@
 
   keys.py create PORT SECRET API_ID N OUT     create N keys with POST /tyk/keys/create, write the tokens
                                              to OUT (one a line); prints "N seconds keys_per_s"
+  keys.py create-policy PORT SECRET POLICY_ID N OUT
+                                             the same, each key with "apply_policies": [POLICY_ID]
+                                             and no access rights of its own
   keys.py probe PORT PATH TOKEN              prints "valid=STATUS:BODY none=STATUS unknown=STATUS"
+  keys.py limits PORT PATH TOKEN N           GET PATH N times with TOKEN; prints the statuses, then
+                                             the last 200's X-RateLimit-Limit and -Remaining
+                                             (or "-"), e.g. "200,200,429 limit=10 remaining=8"
   keys.py lookup PORT PATH TOKENS            GET PATH once with every token, in order; prints
                                              "requests non200 mean_us p50_us p99_us"
 
@@ -33,10 +39,18 @@ def get(c, path, headers):
 
 
 def create(port, secret, api_id, n, out):
+    create_keys(port, secret, {"org_id": "default",
+                               "access_rights": {api_id: {"api_id": api_id, "api_name": "bench",
+                                                          "versions": ["Default"]}}}, n, out)
+
+
+def create_policy(port, secret, policy_id, n, out):
+    create_keys(port, secret, {"org_id": "default", "apply_policies": [policy_id]}, n, out)
+
+
+def create_keys(port, secret, fields, n, out):
     n = int(n)
-    body = json.dumps({"org_id": "default",
-                       "access_rights": {api_id: {"api_id": api_id, "api_name": "bench",
-                                                  "versions": ["Default"]}}})
+    body = json.dumps(fields)
     hdr = {"Host": "bench.local", "X-Tyk-Authorization": secret, "Content-Type": "application/json"}
     c = connect(port)
     keys = []
@@ -64,6 +78,20 @@ def probe(port, path, token):
     print(f"valid={s1}:{b1.decode(errors='replace').strip() or '-'} none={s2} unknown={s3}")
 
 
+def limits(port, path, token, n):
+    c = connect(port)
+    codes, lim, rem = [], "-", "-"
+    for _ in range(int(n)):
+        c.request("GET", path, headers={"Host": "bench.local", "Authorization": token})
+        r = c.getresponse()
+        r.read()
+        codes.append(str(r.status))
+        if r.status == 200:
+            lim = r.getheader("X-RateLimit-Limit", "-")
+            rem = r.getheader("X-RateLimit-Remaining", "-")
+    print(f"{','.join(codes)} limit={lim} remaining={rem}")
+
+
 def lookup(port, path, tokens_file):
     with open(tokens_file) as f:
         tokens = [t for t in f.read().split("\n") if t]
@@ -80,7 +108,8 @@ def lookup(port, path, tokens_file):
 
 
 if __name__ == "__main__":
-    cmds = {"create": create, "probe": probe, "lookup": lookup}
+    cmds = {"create": create, "create-policy": create_policy, "probe": probe, "limits": limits,
+            "lookup": lookup}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](*sys.argv[2:])

@@ -26,14 +26,17 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --preset asan -j "$JOBS" || status=1
 
 if command -v clang++ >/dev/null 2>&1; then
-  echo "== fuzz: HTTP/1 request path (short run)"
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "$JOBS" --target fuzz_http1
-  mkdir -p build/fuzz/corpus-http1
-  cp -n fuzz/corpus/http1/* build/fuzz/corpus-http1/ 2>/dev/null || true
-  build/fuzz/fuzz_http1 -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
-    build/fuzz/corpus-http1 2>build/fuzz/fuzz_http1.log || { tail -50 build/fuzz/fuzz_http1.log; status=1; }
-  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_http1.log | tail -2 || true
+  cmake --build --preset fuzz -j "$JOBS" --target fuzz_http1 fuzz_policy
+  for target in http1 policy; do
+    echo "== fuzz: $target (short run)"
+    mkdir -p "build/fuzz/corpus-$target"
+    cp -n "fuzz/corpus/$target"/* "build/fuzz/corpus-$target/" 2>/dev/null || true
+    "build/fuzz/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
+      "build/fuzz/corpus-$target" 2>"build/fuzz/fuzz_$target.log" ||
+      { tail -50 "build/fuzz/fuzz_$target.log"; status=1; }
+    grep -E "stat::number_of_executed_units|Done" "build/fuzz/fuzz_$target.log" | tail -2 || true
+  done
 fi
 
 echo "== end-to-end tests (asan binary)"

@@ -3,6 +3,7 @@
 //   gatehouse validate --conf FILE         check a config and its API definitions
 //   gatehouse version
 //   gatehouse cert fingerprint FILE        the id the certificate store gives a PEM file
+//   gatehouse cert expiring [--days N]     certificates expiring within N days (default 30)
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -25,7 +26,8 @@ void usage() {
                "usage: gatehouse [--conf FILE]\n"
                "       gatehouse validate --conf FILE\n"
                "       gatehouse version\n"
-               "       gatehouse cert fingerprint FILE\n");
+               "       gatehouse cert fingerprint FILE\n"
+               "       gatehouse cert expiring [--days N] [--conf FILE]\n");
 }
 
 int validate(const std::string& conf) {
@@ -114,11 +116,25 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "cert") {
-      if (rest.size() != 2 || rest[0] != "fingerprint") {
-        usage();
-        return 2;
+      if (rest.size() == 2 && rest[0] == "fingerprint") return fingerprint(rest[1]);
+      if (!rest.empty() && rest[0] == "expiring") {
+        int days = 30;
+        if (rest.size() == 3 && rest[1] == "--days") {
+          auto d = gh::parse_u64(rest[2]);
+          if (!d || *d > 36500) {
+            usage();
+            return 2;
+          }
+          days = static_cast<int>(*d);
+        } else if (rest.size() != 1) {
+          usage();
+          return 2;
+        }
+        auto cfg = gh::config::load_gateway_config(conf);
+        return gh::net::print_expiring(cfg, days);
       }
-      return fingerprint(rest[1]);
+      usage();
+      return 2;
     }
     if (!rest.empty()) {
       usage();

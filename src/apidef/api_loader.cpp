@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <cctype>
+#include <optional>
 
 #include "core/util.h"
 
@@ -48,6 +50,44 @@ bool boolean(const json::value& v, std::string_view key, bool def = false) {
   if (!c) return def;
   if (!c->is_bool()) throw Malformed{std::string(key) + ": expected a boolean"};
   return c->as_bool();
+}
+
+// A Go duration ("1s", "500ms", "1m30s", "2h") in seconds.
+std::optional<double> go_duration_seconds(std::string_view d) {
+  if (d.empty()) return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  while (i < d.size()) {
+    size_t j = i;
+    while (j < d.size() && (std::isdigit(static_cast<unsigned char>(d[j])) || d[j] == '.')) ++j;
+    if (j == i) return std::nullopt;
+    double n = 0;
+    try {
+      n = std::stod(std::string(d.substr(i, j - i)));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    size_t k = j;
+    while (k < d.size() && std::isalpha(static_cast<unsigned char>(d[k]))) ++k;
+    auto unit = d.substr(j, k - j);
+    if (unit == "h") {
+      total += n * 3600;
+    } else if (unit == "m") {
+      total += n * 60;
+    } else if (unit == "s") {
+      total += n;
+    } else if (unit == "ms") {
+      total += n / 1000;
+    } else if (unit == "us" || unit == "µs") {
+      total += n / 1e6;
+    } else if (unit == "ns") {
+      total += n / 1e9;
+    } else {
+      return std::nullopt;
+    }
+    i = k;
+  }
+  return total;
 }
 
 double number(const json::value& v, std::string_view key, double def = 0) {
@@ -221,6 +261,8 @@ Result<ApiSpec> load_classic(const json::value& d) {
       s.global_rate = static_cast<int64_t>(number(gv, "rate"));
       s.global_per = number(gv, "per");
     }
+    s.disable_rate_limit = boolean(d, "disable_rate_limit");
+    s.disable_quota = boolean(d, "disable_quota");
     // Validation of fields Gatehouse does not serve yet would go here; unknown fields are kept.
     s.definition = d;
     return s;
@@ -267,6 +309,18 @@ Result<ApiSpec> load_oas(const json::value& doc) {
     if (const auto* px = obj(uv, "proxy")) {
       const json::value pv(*px);
       if (boolean(pv, "enabled")) s.transport.proxy_url = str(pv, "url");
+    }
+    if (const auto* rl = obj(uv, "rateLimit")) {
+      const json::value rv(*rl);
+      if (boolean(rv, "enabled")) {
+        auto per = go_duration_seconds(str(rv, "per"));
+        if (!per || *per <= 0)
+          return Error{
+              "x-tyk-api-gateway.upstream.rateLimit.per: expected a duration such as "
+              "\"1s\" or \"1m\""};
+        s.global_rate = static_cast<int64_t>(number(rv, "rate"));
+        s.global_per = *per;
+      }
     }
 
     const auto* server = obj(x, "server");

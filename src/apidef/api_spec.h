@@ -65,8 +65,10 @@ struct ApiSpec {
   std::string domain;  // lower-case, without port; empty = any host
   std::vector<std::string> certificates;
   Transport transport;
-  int64_t global_rate = 0;
+  int64_t global_rate = 0;  // global_rate_limit (Classic) / upstream.rateLimit (OAS)
   double global_per = 0;
+  bool disable_rate_limit = false;  // key rate limits and the API-wide one are not applied
+  bool disable_quota = false;       // quotas are not applied
   boost::json::value definition;  // the document as loaded (Classic or OAS)
   std::string source_file;        // the file in app_path it came from
 };

@@ -23,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "admin/certs_api.h"
 #include "admin/control_api.h"
 #include "admin/keys_api.h"
 #include "auth/session.h"
@@ -33,6 +34,7 @@
 #include "http/headers.h"
 #include "http/http1_parser.h"
 #include "http/response.h"
+#include "net/cert_expiry.h"
 #include "obs/access_log.h"
 #include "policy/access.h"
 #include "policy/limiter.h"
@@ -42,6 +44,7 @@
 #include "proxy/snapshot.h"
 #include "store/embedded_store.h"
 #include "store/keyspace.h"
+#include "store/open_store.h"
 #include "store/redis_store.h"
 #include "tls/client_tls.h"
 #include "tls/server_tls.h"
@@ -517,6 +520,10 @@ class Gateway {
   int run();
 
   void request_reload(std::function<void()> done);
+  // Writes the quota counters used since the last call back to the store (embedded store; on
+  // Redis they live there already). Runs on the main thread, never on a worker: a slow fsync
+  // must not stall requests.
+  awaitable<void> flush_quotas();
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
 
   const config::GatewayConfig& cfg;
@@ -528,6 +535,7 @@ class Gateway {
   policy::Limiter limiter;
   admin::ControlApi control;
   admin::KeysApi keys;
+  admin::CertsApi certs;
   auth::KeyHashing hashing;
   http::ParseLimits limits;
   const bool rate_limit_headers;  // rate_limit_response_headers: "rate_limits" (else quotas)
@@ -538,6 +546,7 @@ class Gateway {
   friend class Worker;
 
   asio::io_context main_ioc_;
+  asio::steady_timer quota_timer_{main_ioc_};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> shutting_down_{false};
   std::mutex done_mu_;
@@ -610,16 +619,19 @@ class Worker {
   // request uses no quota). limits_now decides in memory, or returns false having counted
   // nothing; check_limits may ask the store.
   struct LimitPlan {
-    const policy::Limit* lim = nullptr;
+    policy::Limit lim;  // with the API's disable_rate_limit / disable_quota applied
     std::string_view scope;
     bool rate = false;           // a rate limit applies
     bool quota = false;          // a quota applies
     bool store_counts = false;   // the store counts quotas (and may count the rate limit)
     bool rate_in_store = false;  // the rate limit is counted by the store, fleet-wide
   };
-  LimitPlan plan_limits(const KeyView& key, const policy::ApiAccess* api) const;
-  bool limits_now(const KeyView& key, const policy::ApiAccess* api, Exchange& ex, Denial& out);
-  awaitable<Denial> check_limits(const KeyView& key, const policy::ApiAccess* api, Exchange& ex);
+  LimitPlan plan_limits(const KeyView& key, const policy::ApiAccess* api,
+                        const apidef::ApiSpec& spec) const;
+  bool limits_now(const KeyView& key, const policy::ApiAccess* api, const apidef::ApiSpec& spec,
+                  Exchange& ex, Denial& out);
+  awaitable<Denial> check_limits(const KeyView& key, const policy::ApiAccess* api,
+                                 const apidef::ApiSpec& spec, Exchange& ex);
   Denial take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex);
   Denial take_local_quota(const LimitPlan& p, std::string_view name,
                           const std::optional<policy::Limiter::QuotaState>& persisted,
@@ -628,7 +640,6 @@ class Worker {
                         int64_t reset_s) const;
   void set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t remaining,
                          int64_t renews_at) const;
-  awaitable<void> flush_quotas();
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -673,34 +684,31 @@ ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
 }
 
 // ---------------------------------------------------------------------------------------------
-std::unique_ptr<store::Store> open_store(const config::GatewayConfig& cfg) {
-  if (cfg.gatehouse.store_type == "redis") return std::make_unique<store::RedisStore>(cfg);
-  if (cfg.gatehouse.store_type != "embedded")
-    throw config::ConfigError(cfg.file +
-                              ": field \"gatehouse.store.type\": expected \"embedded\" "
-                              "or \"redis\"");
-  try {
-    return std::make_unique<store::EmbeddedStore>(cfg.gatehouse.store_path);
-  } catch (const std::exception& e) {
-    throw config::ConfigError(cfg.file + ": field \"gatehouse.store.path\": " + e.what());
-  }
-}
-
 Gateway::Gateway(const config::GatewayConfig& c)
     : cfg(c),
       client_tls(c),
-      store(open_store(c)),
+      store(store::open_store(c)),
       control(
           c, snapshots,
           admin::GatewayState{[this] { return shutting_down(); }, [this] { return loaded.load(); },
                               [this] { return store->healthy(); }, c.gatehouse.store_type}),
       keys(c, *store, snapshots, limiter),
+      certs(c, *store),
       hashing(admin::key_hashing(c)),
       rate_limit_headers(c.rate_limit_response_headers == "rate_limits") {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   limits.max_request_line = static_cast<size_t>(cfg.gatehouse.max_request_line);
   limits.max_header_bytes = static_cast<size_t>(cfg.gatehouse.max_header_bytes);
   limits.max_headers = static_cast<size_t>(cfg.gatehouse.max_headers);
+}
+
+// Certificates expiring within 30 days (or expired), one warning each: at start and on reload.
+void report_expiring_certificates(const config::GatewayConfig& cfg, store::Store& store) {
+  for (const auto& e : find_expiring(cfg, store, 30 * 86400)) {
+    log::warn("certificate expires soon", {{"source", e.source},
+                                           {"subject", e.subject},
+                                           {"not_after", static_cast<long long>(e.not_after)}});
+  }
 }
 
 void Gateway::reload_now() {
@@ -710,6 +718,7 @@ void Gateway::reload_now() {
       proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, ++generation_, &problems,
                             cfg.policies.policy_path, cfg.policies.policy_record_name);
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
+  report_expiring_certificates(cfg, *store);
   size_t served = snap->router.size();
   size_t loaded_count = snap->apis.size();
   snapshots.set(std::move(snap));
@@ -783,6 +792,16 @@ int Gateway::run() {
   // Key changes made through other gateways on the same store reach this one's caches.
   store->watch_key_changes(main_ioc_,
                            [] { admin::key_epoch().fetch_add(1, std::memory_order_acq_rel); });
+  asio::co_spawn(
+      main_ioc_,
+      [this]() -> awaitable<void> {
+        while (!shutting_down()) {
+          quota_timer_.expires_after(std::chrono::seconds(1));
+          co_await quota_timer_.async_wait(nothrow);
+          co_await flush_quotas();
+        }
+      },
+      asio::detached);
   for (auto& w : workers_) w->start();
   main_ioc_.run();
   store->close_thread();
@@ -800,11 +819,12 @@ int Gateway::run() {
   }
   // Quota counters used since the last write-back survive the restart.
   if (!workers_.empty()) {
+    quota_timer_.cancel();
     main_ioc_.restart();
     asio::co_spawn(
         main_ioc_,
         [this]() -> awaitable<void> {
-          co_await workers_[0]->flush_quotas();
+          co_await flush_quotas();
           store->close_thread();
         },
         asio::detached);
@@ -848,15 +868,10 @@ void Worker::begin_drain() {
 
 awaitable<void> Worker::housekeeping_loop() {
   auto last_sweep = Clock::now();
-  auto last_flush = Clock::now();
   while (!draining) {
     housekeeping.expires_after(std::chrono::milliseconds(200));
     co_await housekeeping.async_wait(nothrow);
     alog.flush();
-    if (id == 0 && Clock::now() - last_flush >= std::chrono::seconds(1)) {
-      co_await flush_quotas();  // one worker writes the shared counters back
-      last_flush = Clock::now();
-    }
     if (Clock::now() - last_sweep > std::chrono::seconds(5)) {
       pool.sweep();
       if (id == 0) gw.limiter.sweep(Clock::now());
@@ -1256,7 +1271,7 @@ bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec
   const policy::ApiAccess* api = nullptr;
   out = check_key(&key, req, spec, api);
   if (out) return true;
-  return limits_now(key, api, ex, out);
+  return limits_now(key, api, spec, ex, out);
 }
 
 awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
@@ -1272,16 +1287,19 @@ awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef
   }
   const policy::ApiAccess* api = nullptr;
   if (auto denied = check_key(key.get(), req, spec, api)) co_return denied;
-  auto limited = co_await check_limits(*key, api, ex);
+  auto limited = co_await check_limits(*key, api, spec, ex);
   co_return limited;
 }
 
-Worker::LimitPlan Worker::plan_limits(const KeyView& key, const policy::ApiAccess* api) const {
+Worker::LimitPlan Worker::plan_limits(const KeyView& key, const policy::ApiAccess* api,
+                                      const apidef::ApiSpec& spec) const {
   LimitPlan p;
-  p.lim = api ? &api->limit : &key.access.session_limit;
+  p.lim = api ? api->limit : key.access.session_limit;
+  if (spec.disable_rate_limit) p.lim.rate = 0;
+  if (spec.disable_quota) p.lim.quota_max = 0;
   if (api) p.scope = api->scope;
-  p.rate = p.lim->rate > 0 && p.lim->per > 0;
-  p.quota = p.lim->quota_max > 0;
+  p.rate = p.lim.rate > 0 && p.lim.per > 0;
+  p.quota = p.lim.quota_max > 0;
   // The rate limit is counted by this gateway unless the store counts it for the whole fleet
   // (enable_redis_rolling_limiter on a Redis store).
   p.store_counts = gw.store->counts_limits();
@@ -1304,8 +1322,8 @@ void Worker::set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t r
 
 Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex) {
   store::rate_limit_key(rate_name_, key.storage_id, p.scope);
-  auto r = gw.limiter.rate_take(rate_name_, p.lim->rate, p.lim->per, Clock::now());
-  set_rate_headers(ex, *p.lim, r.remaining, r.reset_s);
+  auto r = gw.limiter.rate_take(rate_name_, p.lim.rate, p.lim.per, Clock::now());
+  set_rate_headers(ex, p.lim, r.remaining, r.reset_s);
   if (!r.allowed) return Denial{{429, "Rate Limit Exceeded"}};
   return Denial{};
 }
@@ -1313,7 +1331,7 @@ Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange&
 Denial Worker::take_local_quota(const LimitPlan& p, std::string_view name,
                                 const std::optional<policy::Limiter::QuotaState>& persisted,
                                 Exchange& ex) {
-  const auto& lim = *p.lim;
+  const auto& lim = p.lim;
   auto q =
       gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now(), persisted);
   set_quota_headers(ex, lim, q.remaining, q.renews_at);
@@ -1321,9 +1339,9 @@ Denial Worker::take_local_quota(const LimitPlan& p, std::string_view name,
   return Denial{};
 }
 
-bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api, Exchange& ex,
-                        Denial& out) {
-  auto p = plan_limits(key, api);
+bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api,
+                        const apidef::ApiSpec& spec, Exchange& ex, Denial& out) {
+  auto p = plan_limits(key, api, spec);
   // The fleet-wide rate limit and a quota on a store that counts it need a round trip.
   if ((p.rate && p.rate_in_store) || (p.store_counts && p.quota)) return false;
   if (p.quota) {
@@ -1342,9 +1360,9 @@ bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api, Exchan
 }
 
 awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAccess* api,
-                                       Exchange& ex) {
-  auto p = plan_limits(key, api);
-  const auto& lim = *p.lim;
+                                       const apidef::ApiSpec& spec, Exchange& ex) {
+  auto p = plan_limits(key, api, spec);
+  const auto& lim = p.lim;
   if (p.rate && !p.rate_in_store) {
     if (auto denied = take_local_rate(p, key, ex)) co_return denied;
   }
@@ -1355,6 +1373,7 @@ awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAcce
       lr.rate_key = store::rate_limit_key(key.storage_id, p.scope);
       lr.rate = lim.rate;
       lr.per = lim.per;
+      lr.want_rate_reset = gw.rate_limit_headers;
     }
     if (p.quota) {
       lr.quota_key = store::quota_key(key.storage_id, p.scope);
@@ -1389,8 +1408,8 @@ awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAcce
   co_return Denial{};
 }
 
-awaitable<void> Worker::flush_quotas() {
-  auto dirty = gw.limiter.dirty_quotas();
+awaitable<void> Gateway::flush_quotas() {
+  auto dirty = limiter.dirty_quotas();
   if (dirty.empty()) co_return;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
@@ -1402,7 +1421,7 @@ awaitable<void> Worker::flush_quotas() {
     if (st.renews_at > 0 && ttl <= 0) ttl = 1;  // the period is over: let it lapse
     writes.push_back(store::Store::Write{name, std::to_string(st.used), ttl});
   }
-  if (!co_await gw.store->set_many(std::move(writes)))
+  if (!co_await store->set_many(std::move(writes)))
     log::error("quota counters could not be written to the store",
                {{"count", static_cast<unsigned long>(dirty.size())}});
 }
@@ -1451,7 +1470,7 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
                                false);
   }
   // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
-  if (spec->global_rate > 0 && spec->global_per > 0) {
+  if (spec->global_rate > 0 && spec->global_per > 0 && !spec->disable_rate_limit) {
     auto r = gw.limiter.rate_take("apilimiter-" + spec->org_id + spec->api_id, spec->global_rate,
                                   spec->global_per, Clock::now());
     if (!r.allowed) {
@@ -1500,11 +1519,13 @@ awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, cons
     }
   }
   admin::AdminResult result;
-  if (admin::KeysApi::owns(path)) {
-    if (gw.control.authorized(ar)) {
+  if (admin::KeysApi::owns(path) || admin::CertsApi::owns(path)) {
+    if (!gw.control.authorized(ar)) {
+      result = admin::ControlApi::forbidden(ar);
+    } else if (admin::KeysApi::owns(path)) {
       result = co_await gw.keys.handle(ar);
     } else {
-      result = admin::ControlApi::forbidden(ar);
+      result = co_await gw.certs.handle(ar);
     }
   } else {
     result = gw.control.handle(ar);

@@ -10,4 +10,8 @@ namespace gh::net {
 // the configuration cannot be served (certificates, listeners).
 int run(const config::GatewayConfig& cfg);
 
+// `gatehouse cert expiring`: prints the certificates (configured files and the store) that
+// expire within `days` days, soonest first; returns the exit code.
+int print_expiring(const config::GatewayConfig& cfg, int days);
+
 }  // namespace gh::net

@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -73,15 +72,17 @@ class Limiter {
     QuotaState state;
     bool dirty = false;
   };
-  // Looked up by string_view: a name is not copied to find its counter.
+  // Looked up by string_view: no allocation per request.
   struct NameHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  template <typename V>
+  using Map = std::unordered_map<std::string, V, NameHash, std::equal_to<>>;
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, RateEntry, NameHash, std::equal_to<>> rates;
-    std::unordered_map<std::string, QuotaEntry, NameHash, std::equal_to<>> quotas;
+    Map<RateEntry> rates;
+    Map<QuotaEntry> quotas;
   };
   Shard& shard(std::string_view name);
   std::array<Shard, 64> shards_;

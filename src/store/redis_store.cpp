@@ -4,9 +4,11 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -78,7 +80,9 @@ void encode(const Command& args, std::string& out) {
 
 // Rate limit (sliding log on a sorted set, Redis' own clock) and quota (a counter expiring at the
 // end of its period) of one request, atomically and in one round trip. A refused rate limit
-// uses no quota; only admitted requests are counted.
+// uses no quota; only admitted requests are counted (a refused one is taken back in the same
+// script). KEYS: the rate key when ARGV[1] > 0, then the quota key when ARGV[4] > 0; ARGV[6] = 1
+// when the caller wants the rate limit's reset time (rate-limit headers).
 const char* const kLimitScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -97,19 +101,31 @@ if rate > 0 then
   redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(per / 1000))
   rate_left = rate - n - 1
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
+  if ARGV[6] == '1' then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
+  end
 end
 local qmax = tonumber(ARGV[4])
 if qmax > 0 then
-  local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-  local pttl = redis.call('PTTL', KEYS[2])
-  if used >= qmax then return {1, rate_left, rate_reset, 0, 0, pttl} end
-  used = redis.call('INCR', KEYS[2])
+  local qkey = KEYS[1]
+  if rate > 0 then qkey = KEYS[2] end
   local renewal = tonumber(ARGV[5])
-  if renewal > 0 and (used == 1 or pttl < 0) then
-    redis.call('EXPIRE', KEYS[2], renewal)
+  local used = redis.call('INCR', qkey)
+  local pttl = -1
+  if used == 1 and renewal > 0 then
+    redis.call('EXPIRE', qkey, renewal)
     pttl = renewal * 1000
+  else
+    pttl = redis.call('PTTL', qkey)
+    if pttl < 0 and renewal > 0 then
+      redis.call('EXPIRE', qkey, renewal)
+      pttl = renewal * 1000
+    end
+  end
+  if used > qmax then
+    redis.call('DECR', qkey)
+    return {1, rate_left, rate_reset, 0, 0, pttl}
   end
   return {1, rate_left, rate_reset, 1, qmax - used, pttl}
 end
@@ -158,11 +174,37 @@ struct RedisStore::Impl {
   std::atomic<bool> up{false};
   std::atomic<int> reported{-1};  // -1 = nothing reported yet, 0 = down, 1 = up
 
+  // Redis Cluster: the node serving each of the 16384 slots ("host:port"), learnt from
+  // CLUSTER SLOTS and corrected by MOVED replies.
+  bool cluster = false;
+  std::vector<std::pair<std::string, std::string>> seeds;  // host, port
+  std::mutex slots_mu;
+  std::vector<std::string> slots;
+
   class Conn;
   std::mutex subs_mu;
   std::vector<std::pair<std::thread::id, std::shared_ptr<Conn>>> subscribers;
 
-  std::shared_ptr<Conn> local(const asio::any_io_executor& ex, const std::shared_ptr<Impl>& self);
+  // This thread's connection to a node ("" = the configured one).
+  std::shared_ptr<Conn> local(const asio::any_io_executor& ex, const std::shared_ptr<Impl>& self,
+                              const std::string& node = {});
+  std::string node_for_slot(unsigned slot) {
+    std::lock_guard<std::mutex> lock(slots_mu);
+    return slot < slots.size() ? slots[slot] : std::string();
+  }
+  void set_slot(unsigned slot, const std::string& node) {
+    std::lock_guard<std::mutex> lock(slots_mu);
+    if (slots.size() != 16384) slots.assign(16384, std::string());
+    slots[slot] = node;
+  }
+  std::vector<std::string> masters() {
+    std::lock_guard<std::mutex> lock(slots_mu);
+    std::vector<std::string> out;
+    for (const auto& n : slots) {
+      if (!n.empty() && std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+    }
+    return out;
+  }
   void set_up(bool v, const std::string& why) {
     up.store(v);
     int was = reported.exchange(v ? 1 : 0);  // log each change once, and the first failure
@@ -181,12 +223,16 @@ struct RedisStore::Impl {
 class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::Impl::Conn> {
  public:
   using OnMessage = std::function<void()>;
-  Conn(asio::any_io_executor ex, std::shared_ptr<Impl> impl, OnMessage on_message = {})
+  Conn(asio::any_io_executor ex, std::shared_ptr<Impl> impl, std::string host, std::string port,
+       OnMessage on_message = {})
       : ex_(std::move(ex)),
         impl_(std::move(impl)),
+        host_(std::move(host)),
+        port_(std::move(port)),
         on_message_(std::move(on_message)),
         broken_(ex_),
-        backoff_timer_(ex_) {}
+        backoff_timer_(ex_),
+        watchdog_timer_(ex_) {}
 
   void start() {
     asio::co_spawn(
@@ -198,6 +244,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     close_socket();
     broken_.cancel();
     backoff_timer_.cancel();
+    watchdog_timer_.cancel();
   }
 
   // Sends `cmds` in one write and returns their replies; nullopt when the connection is down,
@@ -218,8 +265,11 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
   using TlsStream = asio::ssl::stream<tcp::socket>;
 
   struct Waiter {
-    explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    // The timer only wakes the waiting coroutine (it never expires by itself, so arming it
+    // costs no timerfd update); the connection's watchdog enforces the command timeout.
+    explicit Waiter(const asio::any_io_executor& ex) : timer(ex, Clock::time_point::max()) {}
     asio::steady_timer timer;
+    Clock::time_point sent_at = Clock::now();
     std::vector<Reply> replies;
     size_t expected = 0;
     bool done = false;
@@ -296,26 +346,16 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       }
       writing_ = false;
     }
-    if (!w->done && !w->failed) {
-      w->timer.expires_after(kCommandTimeout);
-      co_await w->timer.async_wait(nothrow);
-    }
-    if (!w->done) {
-      if (!w->failed) {
-        // A connection that missed a reply cannot be trusted to stay in step: start over.
-        log::warn("redis command timed out: reconnecting");
-        close_socket();
-      }
-      co_return std::nullopt;
-    }
+    if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
+    if (!w->done) co_return std::nullopt;
     co_return std::move(w->replies);
   }
 
   awaitable<bool> connect_once(std::string& why) {
     tcp::resolver resolver(ex_);
-    auto [rec, results] = co_await resolver.async_resolve(impl_->host, impl_->port, nothrow);
+    auto [rec, results] = co_await resolver.async_resolve(host_, port_, nothrow);
     if (rec) {
-      why = "cannot resolve " + impl_->host + ": " + rec.message();
+      why = "cannot resolve " + host_ + ": " + rec.message();
       co_return false;
     }
     error_code cec = asio::error::host_not_found;
@@ -340,7 +380,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
         why = "cannot create a TLS session";
         co_return false;
       }
-      const auto& h = impl_->host;
+      const auto& h = host_;
       bool is_ip = h.find(':') != std::string::npos ||
                    h.find_first_not_of("0123456789.") == std::string::npos;
       if (!is_ip) SSL_set_tlsext_host_name(ssl, h.c_str());
@@ -405,7 +445,24 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       if (bad) break;
     }
     close_socket();
+    broken_now_ = true;
+    fail_all();  // nobody waits for a reply that cannot come
     broken_.cancel();
+  }
+
+  // A command unanswered for kCommandTimeout: the connection cannot be trusted to stay in step,
+  // so it is closed (every waiter fails, the maintainer reconnects).
+  awaitable<void> watchdog() {
+    auto& t = watchdog_timer_;
+    while (!closed_ && !broken_now_) {
+      t.expires_after(std::chrono::milliseconds(250));
+      co_await t.async_wait(nothrow);
+      if (!waiters_.empty() && Clock::now() - waiters_.front()->sent_at > kCommandTimeout) {
+        log::warn("redis command timed out: reconnecting");
+        close_socket();
+        break;
+      }
+    }
   }
 
   awaitable<bool> handshake(std::string& why) {
@@ -416,7 +473,8 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       else
         cmds.push_back({"AUTH", impl_->username, impl_->password});
     }
-    if (impl_->database > 0) cmds.push_back({"SELECT", std::to_string(impl_->database)});
+    if (impl_->database > 0 && !impl_->cluster)
+      cmds.push_back({"SELECT", std::to_string(impl_->database)});
     if (on_message_) cmds.push_back({"SUBSCRIBE", kKeyEventsChannel});
     if (cmds.empty()) cmds.push_back({"PING"});
     auto r = co_await send(std::move(cmds));
@@ -441,8 +499,11 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       bool ok = co_await connect_once(why);
       if (ok && !closed_) {
         broken_.expires_at(Clock::time_point::max());
+        broken_now_ = false;
         asio::co_spawn(
             ex_, [self = shared_from_this()] { return self->read_loop(); }, asio::detached);
+        asio::co_spawn(
+            ex_, [self = shared_from_this()] { return self->watchdog(); }, asio::detached);
         ok = co_await handshake(why);
         if (ok && !closed_) {
           set_state(State::kUp);
@@ -467,31 +528,51 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
 
   asio::any_io_executor ex_;
   std::shared_ptr<Impl> impl_;
+  std::string host_, port_;
   OnMessage on_message_;
   std::optional<tcp::socket> plain_;
   std::unique_ptr<TlsStream> tls_;
   State state_ = State::kConnecting;
   bool closed_ = false;
+  bool broken_now_ = false;
   std::deque<std::shared_ptr<Waiter>> waiters_;
   std::vector<std::shared_ptr<asio::steady_timer>> state_waiters_;
   std::string out_;
   bool writing_ = false;
   asio::steady_timer broken_;
   asio::steady_timer backoff_timer_;
+  asio::steady_timer watchdog_timer_;
 };
 
 namespace {
 std::atomic<uint64_t> g_next_id{1};
-thread_local std::unordered_map<uint64_t, std::shared_ptr<RedisStore::Impl::Conn>> t_conns;
+// This thread's connections: store id -> node -> connection.
+thread_local std::unordered_map<
+    uint64_t, std::unordered_map<std::string, std::shared_ptr<RedisStore::Impl::Conn>>>
+    t_conns;
+thread_local uint64_t t_last_id = 0;
+thread_local std::weak_ptr<RedisStore::Impl::Conn> t_last_conn;
 }  // namespace
 
 std::shared_ptr<RedisStore::Impl::Conn> RedisStore::Impl::local(const asio::any_io_executor& ex,
-                                                                const std::shared_ptr<Impl>& self) {
-  auto it = t_conns.find(id);
-  if (it != t_conns.end()) return it->second;
-  auto c = std::make_shared<Conn>(ex, self);
-  t_conns[id] = c;
+                                                                const std::shared_ptr<Impl>& self,
+                                                                const std::string& node) {
+  // The common case (one server): this thread's last connection to it, without building names.
+  if (node.empty() && t_last_id == id) {
+    if (auto c = t_last_conn.lock()) return c;
+  }
+  std::string key = node.empty() ? host + ":" + port : node;
+  auto& mine = t_conns[id];
+  auto it = mine.find(key);
+  if (it != mine.end()) return it->second;
+  auto colon = key.rfind(':');
+  auto c = std::make_shared<Conn>(ex, self, key.substr(0, colon), key.substr(colon + 1));
+  mine[key] = c;
   c->start();
+  if (node.empty()) {
+    t_last_id = id;
+    t_last_conn = c;
+  }
   return c;
 }
 
@@ -516,22 +597,25 @@ RedisStore::RedisStore(const config::GatewayConfig& cfg) : impl_(std::make_share
   auto field = [&](const char* f, const std::string& msg) {
     return config::ConfigError(cfg.file + ": field \"storage." + f + "\": " + msg);
   };
-  if (s.enable_cluster)
-    throw field("enable_cluster", "Redis Cluster is not available in this version");
   impl_->id = g_next_id++;
   impl_->host = s.host;
   impl_->port = std::to_string(s.port);
-  if (!s.addrs.empty()) {
-    // Without cluster mode Tyk takes the first address.
-    const auto& a = s.addrs.front();
+  for (const auto& a : s.addrs) {
     auto colon = a.rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == a.size())
       throw field("addrs", "expected host:port, got \"" + a + "\"");
-    impl_->host = a.substr(0, colon);
-    impl_->port = a.substr(colon + 1);
-    if (impl_->host.size() > 2 && impl_->host.front() == '[' && impl_->host.back() == ']')
-      impl_->host = impl_->host.substr(1, impl_->host.size() - 2);
+    std::string h = a.substr(0, colon);
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    impl_->seeds.emplace_back(h, a.substr(colon + 1));
   }
+  if (impl_->seeds.empty()) impl_->seeds.emplace_back(impl_->host, impl_->port);
+  // Without cluster mode Tyk takes the first address; in cluster mode any one of them answers
+  // CLUSTER SLOTS.
+  impl_->host = impl_->seeds.front().first;
+  impl_->port = impl_->seeds.front().second;
+  impl_->cluster = s.enable_cluster;
+  if (s.enable_cluster && s.database != 0)
+    throw field("database", "Redis Cluster has only database 0");
   impl_->username = s.username;
   impl_->password = s.password;
   impl_->database = s.database;
@@ -577,12 +661,118 @@ RedisStore::~RedisStore() {
 }
 
 namespace {
-awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
-                                                 std::vector<Command> cmds) {
+
+// Redis Cluster's key slot: CRC16 (XMODEM) of the key, or of its {hash tag}, modulo 16384.
+unsigned key_slot(std::string_view key) {
+  auto open = key.find('{');
+  if (open != std::string_view::npos) {
+    auto close = key.find('}', open + 1);
+    if (close != std::string_view::npos && close > open + 1)
+      key = key.substr(open + 1, close - open - 1);
+  }
+  unsigned crc = 0;
+  for (unsigned char ch : key) {
+    crc ^= static_cast<unsigned>(ch) << 8;
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) : (crc << 1);
+    crc &= 0xffff;
+  }
+  return crc % 16384;
+}
+
+// The key a command is routed by ("" = any node).
+std::string_view routing_key(const Command& c) {
+  if (c.empty()) return {};
+  if (c[0] == "EVALSHA" || c[0] == "EVAL") {
+    if (c.size() > 3 && c[2] != "0") return std::string_view(c[3]);
+    return {};
+  }
+  if (c[0] == "PUBLISH" || c[0] == "SCAN" || c[0] == "PING" || c[0] == "CLUSTER") return {};
+  return c.size() > 1 ? std::string_view(c[1]) : std::string_view();
+}
+
+awaitable<std::optional<std::vector<Reply>>> run_at(const std::shared_ptr<RedisStore::Impl>& impl,
+                                                    const std::string& node,
+                                                    std::vector<Command> cmds) {
   auto ex = co_await asio::this_coro::executor;
-  auto conn = impl->local(ex, impl);
+  auto conn = impl->local(ex, impl, node);
   auto r = co_await conn->exec(std::move(cmds));
   co_return r;
+}
+
+// Learns which node serves which slot (CLUSTER SLOTS from a known master or a seed).
+awaitable<bool> refresh_slots(const std::shared_ptr<RedisStore::Impl>& impl) {
+  auto nodes = impl->masters();
+  for (const auto& [h, p] : impl->seeds) nodes.push_back(h + ":" + p);
+  for (const auto& node : nodes) {
+    std::vector<Command> cmds;
+    cmds.push_back(Command{"CLUSTER", "SLOTS"});
+    auto r = co_await run_at(impl, node, std::move(cmds));
+    if (!r || r->empty() || (*r)[0].type != REDIS_REPLY_ARRAY) continue;
+    std::vector<std::string> slots(16384);
+    std::string asked_host = node.substr(0, node.rfind(':'));
+    for (const auto& range : (*r)[0].elements) {
+      if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) continue;
+      auto from = range.elements[0].integer, to = range.elements[1].integer;
+      const auto& master = range.elements[2].elements;
+      std::string host = master[0].str.empty() ? asked_host : master[0].str;
+      std::string addr = host + ":" + std::to_string(master[1].integer);
+      for (auto i = from; i <= to && i < 16384; ++i) slots[static_cast<size_t>(i)] = addr;
+    }
+    std::lock_guard<std::mutex> lock(impl->slots_mu);
+    impl->slots = std::move(slots);
+    co_return true;
+  }
+  co_return false;
+}
+
+// Commands about one key (or none), sent to the node that serves it; MOVED updates the slot map
+// and resends, ASK resends once to the importing node after ASKING.
+awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
+                                                 std::vector<Command> cmds) {
+  if (!impl->cluster) {
+    auto r = co_await run_at(impl, std::string(), std::move(cmds));
+    co_return r;
+  }
+  std::string node;
+  if (!cmds.empty()) {
+    auto key = routing_key(cmds.front());
+    if (!key.empty()) {
+      unsigned slot = key_slot(key);
+      node = impl->node_for_slot(slot);
+      if (node.empty()) {
+        co_await refresh_slots(impl);
+        node = impl->node_for_slot(slot);
+      }
+    }
+  }
+  bool asking = false;
+  for (int hop = 0; hop < 5; ++hop) {
+    std::vector<Command> batch = cmds;
+    if (asking) batch.insert(batch.begin(), Command{"ASKING"});
+    auto r = co_await run_at(impl, node, std::move(batch));
+    if (!r) co_return r;
+    if (asking && !r->empty()) r->erase(r->begin());
+    std::string redirect;
+    for (const auto& rep : *r) {
+      if (rep.error() && (rep.str.rfind("MOVED ", 0) == 0 || rep.str.rfind("ASK ", 0) == 0)) {
+        redirect = rep.str;
+        break;
+      }
+    }
+    if (redirect.empty()) co_return r;
+    auto sp1 = redirect.find(' ');
+    auto sp2 = redirect.find(' ', sp1 + 1);
+    if (sp2 == std::string::npos) co_return std::nullopt;
+    unsigned slot = 0;
+    std::from_chars(redirect.data() + sp1 + 1, redirect.data() + sp2, slot);
+    node = redirect.substr(sp2 + 1);
+    asking = redirect[0] == 'A';
+    if (!asking) {
+      impl->set_slot(slot, node);
+      co_await refresh_slots(impl);  // one slot moved: others may have too
+    }
+  }
+  co_return std::nullopt;
 }
 
 awaitable<std::optional<Reply>> run_one(const std::shared_ptr<RedisStore::Impl>& impl,
@@ -647,6 +837,14 @@ awaitable<bool> RedisStore::set(std::string key, std::string value, int64_t ttl_
 
 awaitable<bool> RedisStore::set_many(std::vector<Write> writes) {
   if (writes.empty()) co_return true;
+  if (impl_->cluster) {  // keys live on different nodes: one at a time
+    bool ok = true;
+    for (auto& w : writes) {
+      bool one = co_await set(std::move(w.key), std::move(w.value), w.ttl_seconds);
+      ok = ok && one;
+    }
+    co_return ok;
+  }
   std::vector<Command> cmds;
   for (auto& w : writes) {
     Command c{"SET", std::move(w.key), std::move(w.value)};
@@ -677,14 +875,24 @@ awaitable<std::vector<std::string>> RedisStore::scan(std::string prefix) {
   }
   pattern += '*';
   std::vector<std::string> out;
-  std::string cursor = "0";
-  for (int rounds = 0; rounds < 100000; ++rounds) {
-    Command c{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-    auto r = co_await run_one(impl_, std::move(c));
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 2) break;
-    cursor = r->elements[0].str;
-    for (auto& e : r->elements[1].elements) out.push_back(std::move(e.str));
-    if (cursor == "0") break;
+  std::vector<std::string> nodes{""};
+  if (impl_->cluster) {  // every master holds a part of the keys
+    if (impl_->masters().empty()) co_await refresh_slots(impl_);
+    nodes = impl_->masters();
+  }
+  for (const auto& node : nodes) {
+    std::string cursor = "0";
+    for (int rounds = 0; rounds < 100000; ++rounds) {
+      std::vector<Command> cmds;
+      cmds.push_back(Command{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      auto r = co_await run_at(impl_, node, std::move(cmds));
+      if (!r || r->empty()) break;
+      auto& rep = r->front();
+      if (rep.type != REDIS_REPLY_ARRAY || rep.elements.size() != 2) break;
+      cursor = rep.elements[0].str;
+      for (auto& e : rep.elements[1].elements) out.push_back(std::move(e.str));
+      if (cursor == "0") break;
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -702,32 +910,65 @@ awaitable<std::optional<int64_t>> RedisStore::incr(std::string key, int64_t by,
 
 bool RedisStore::healthy() { return impl_->up.load(); }
 
+namespace {
+awaitable<std::optional<Reply>> limit_script(const std::shared_ptr<RedisStore::Impl>& impl,
+                                             const LimitRequest& req, bool rate, bool quota) {
+  auto per_us = static_cast<int64_t>(req.per * 1e6);
+  std::string member = impl->member_prefix + "-" + std::to_string(impl->member_seq.fetch_add(1));
+  std::vector<std::string> keys;
+  if (rate) keys.push_back(req.rate_key);
+  if (quota) keys.push_back(req.quota_key);
+  std::vector<std::string> args{std::to_string(rate ? req.rate : 0),
+                                std::to_string(per_us),
+                                member,
+                                std::to_string(quota ? req.quota_max : 0),
+                                std::to_string(req.quota_renewal),
+                                req.want_rate_reset ? "1" : "0"};
+  auto r = co_await eval(impl, kLimitScript, impl->limit_sha, std::move(keys), std::move(args));
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 6) co_return std::nullopt;
+  co_return r;
+}
+}  // namespace
+
 awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
   LimitResult out;
   bool rate = req.rate > 0 && req.per > 0 && !req.rate_key.empty();
   bool quota = req.quota_max > 0 && !req.quota_key.empty();
-  if (!rate && !quota) {
-    out.ok = true;
+  out.ok = true;
+  if (!rate && !quota) co_return out;
+  auto read = [&](const Reply& r, bool rate_part, bool quota_part) {
+    auto num = [&](size_t i) { return static_cast<int64_t>(r.elements[i].integer); };
+    if (rate_part) {
+      out.rate_allowed = num(0) == 1;
+      out.rate_remaining = std::max<int64_t>(0, num(1));
+      out.rate_reset_s = num(2);
+    }
+    if (quota_part) {
+      out.quota_allowed = num(3) == 1;
+      out.quota_remaining = num(4);
+      int64_t pttl = num(5);
+      out.quota_renews_at = pttl > 0 ? unix_now() + (pttl + 999) / 1000 : 0;
+    }
+  };
+  // On a cluster the two counters usually live in different slots: two calls, the quota only
+  // when the rate limit admitted the request (one round trip each).
+  bool split = impl_->cluster && rate && quota && key_slot(req.rate_key) != key_slot(req.quota_key);
+  if (!split) {
+    auto r = co_await limit_script(impl_, req, rate, quota);
+    out.ok = r.has_value();
+    if (r) read(*r, rate, quota);
     co_return out;
   }
-  auto per_us = static_cast<int64_t>(req.per * 1e6);
-  std::string member = impl_->member_prefix + "-" + std::to_string(impl_->member_seq.fetch_add(1));
-  std::vector<std::string> keys{rate ? req.rate_key : std::string("-"),
-                                quota ? req.quota_key : std::string("-")};
-  std::vector<std::string> args{std::to_string(rate ? req.rate : 0), std::to_string(per_us), member,
-                                std::to_string(quota ? req.quota_max : 0),
-                                std::to_string(req.quota_renewal)};
-  auto r = co_await eval(impl_, kLimitScript, impl_->limit_sha, std::move(keys), std::move(args));
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 6) co_return out;
-  auto num = [&](size_t i) { return static_cast<int64_t>(r->elements[i].integer); };
-  out.ok = true;
-  out.rate_allowed = num(0) == 1;
-  out.rate_remaining = std::max<int64_t>(0, num(1));
-  out.rate_reset_s = num(2);
-  out.quota_allowed = num(3) == 1;
-  out.quota_remaining = num(4);
-  int64_t pttl = num(5);
-  out.quota_renews_at = pttl > 0 ? unix_now() + (pttl + 999) / 1000 : 0;
+  auto r1 = co_await limit_script(impl_, req, true, false);
+  if (!r1) {
+    out.ok = false;
+    co_return out;
+  }
+  read(*r1, true, false);
+  if (!out.rate_allowed) co_return out;
+  auto r2 = co_await limit_script(impl_, req, false, true);
+  out.ok = r2.has_value();
+  if (r2) read(*r2, false, true);
   co_return out;
 }
 
@@ -737,7 +978,8 @@ awaitable<void> RedisStore::announce_key_change() {
 }
 
 void RedisStore::watch_key_changes(asio::io_context& ioc, std::function<void()> on_change) {
-  auto c = std::make_shared<Impl::Conn>(ioc.get_executor(), impl_, std::move(on_change));
+  auto c = std::make_shared<Impl::Conn>(ioc.get_executor(), impl_, impl_->host, impl_->port,
+                                        std::move(on_change));
   {
     std::lock_guard<std::mutex> lock(impl_->subs_mu);
     impl_->subscribers.emplace_back(std::this_thread::get_id(), c);
@@ -745,11 +987,13 @@ void RedisStore::watch_key_changes(asio::io_context& ioc, std::function<void()> 
   c->start();
 }
 
-void RedisStore::close_thread() {
+void RedisStore::close_thread(bool keep_watch) {
+  if (t_last_id == impl_->id) t_last_conn.reset();
   if (auto it = t_conns.find(impl_->id); it != t_conns.end()) {
-    it->second->close();
+    for (auto& [node, c] : it->second) c->close();
     t_conns.erase(it);
   }
+  if (keep_watch) return;
   std::lock_guard<std::mutex> lock(impl_->subs_mu);
   auto& subs = impl_->subscribers;
   for (auto it = subs.begin(); it != subs.end();) {

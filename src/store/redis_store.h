@@ -37,7 +37,7 @@ class RedisStore final : public Store {
   boost::asio::awaitable<LimitResult> take_limits(LimitRequest r) override;
   boost::asio::awaitable<void> announce_key_change() override;
   void watch_key_changes(boost::asio::io_context& ioc, std::function<void()> on_change) override;
-  void close_thread() override;
+  void close_thread(bool keep_watch = false) override;
 
   // The channel gateways announce key changes on.
   static constexpr const char* kKeyEventsChannel = "gatehouse.key-events";

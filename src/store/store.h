@@ -25,7 +25,8 @@ struct LimitRequest {
   double per = 0;
   std::string quota_key;
   int64_t quota_max = 0;
-  int64_t quota_renewal = 0;  // seconds; 0 = never renews
+  int64_t quota_renewal = 0;     // seconds; 0 = never renews
+  bool want_rate_reset = false;  // the rate limit's reset time is needed (rate-limit headers)
 };
 struct LimitResult {
   bool ok = false;  // false: the store did not answer (the caller fails closed)
@@ -82,8 +83,9 @@ class Store {
     (void)ioc;
     (void)on_change;
   }
-  // Lets go of what the calling thread holds (connections), so that its event loop can end.
-  virtual void close_thread() {}
+  // Lets go of what the calling thread holds (connections, and the key-change watch unless
+  // `keep_watch`), so that its event loop can end.
+  virtual void close_thread(bool keep_watch = false) { (void)keep_watch; }
 };
 
 }  // namespace gh::store

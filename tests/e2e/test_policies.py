@@ -477,3 +477,44 @@ def test_quota_renews_after_its_period(env, origin):
     assert [get(gw, "/a/", token).status_code for _ in range(3)] == [200, 200, 403]
     time.sleep(2.2)
     assert get(gw, "/a/", token).status_code == 200
+
+
+def oas_keyless(api_id, listen, target, rate_limit):
+    return {
+        "openapi": "3.0.3", "info": {"title": api_id, "version": "1.0.0"}, "paths": {},
+        "x-tyk-api-gateway": {
+            "info": {"id": api_id, "orgId": ORG, "name": api_id, "state": {"active": True}},
+            "upstream": {"url": target, "rateLimit": rate_limit},
+            "server": {"listenPath": {"value": listen, "strip": True}},
+        },
+    }
+
+
+def test_oas_api_rate_limit(env, origin):
+    gw = env(apis=[oas_keyless("oas-rl", "/oas-rl/", origin.url,
+                               {"enabled": True, "rate": 3, "per": "1m"}),
+                   oas_keyless("oas-off", "/oas-off/", origin.url,
+                               {"enabled": False, "rate": 1, "per": "1m"})])
+    codes = [get(gw, "/oas-rl/").status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert get(gw, "/oas-rl/").json() == API_RATE_EXCEEDED
+    assert [get(gw, "/oas-off/").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_oas_rate_limit_with_a_bad_duration_is_refused(env, origin):
+    gw = env(apis=[])
+    api = oas_keyless("oas-bad", "/oas-bad/", origin.url, {"enabled": True, "rate": 3,
+                                                            "per": "soon"})
+    r = gw.admin("POST", "/tyk/apis/oas", api)
+    assert r.status_code == 400
+    assert "rateLimit.per" in r.json()["message"]
+
+
+def test_api_can_switch_off_rate_limits_and_quotas(env, origin):
+    gw = env([policy("tight", "nolimits", "a", rate=1, per=60, quota_max=1)],
+             apis=[token_api("nolimits", "/nolimits/", origin.url, disable_rate_limit=True,
+                             disable_quota=True, global_rate_limit={"rate": 1, "per": 60}),
+                   token_api("a", "/a/", origin.url)])
+    token = key_for(gw, "tight")["key"]
+    assert [get(gw, "/nolimits/", token).status_code for _ in range(4)] == [200] * 4
+    assert [get(gw, "/a/", token).status_code for _ in range(2)] == [200, 429]

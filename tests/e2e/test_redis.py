@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import Pki, keyless_api
+from conftest import Pki, Redis, keyless_api
 
 ORG = "default"
 DISALLOWED = {"error": "Access to this API has been disallowed"}
@@ -242,7 +242,7 @@ def test_redis_password(redis_factory, gateway_factory, origin):
 
 
 @pytest.mark.parametrize("storage,field", [
-    ({"enable_cluster": True}, "storage.enable_cluster"),
+    ({"enable_cluster": True, "database": 3}, "storage.database"),
     ({"use_ssl": True, "ca_file": "/nonexistent/ca.pem"}, "storage.ca_file"),
     ({"use_ssl": True, "cert_file": "/nonexistent/c.pem", "key_file": "/nonexistent/k.pem"},
      "storage.cert_file"),
@@ -275,3 +275,153 @@ def test_policies_and_limits_on_redis(redis_factory, gateway_factory, origin, tm
     assert get(gws[1], "/a/nope", token).status_code == 403
     codes = [get(gws[i % 2], "/a/ok", token).status_code for i in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis Cluster: three masters made here with redis-cli --cluster create.
+@pytest.fixture
+def redis_cluster(tmp_path):
+    import subprocess
+    nodes = []
+    for i in range(3):
+        r = ClusterNode(tmp_path / f"node{i}")
+        nodes.append(r.start())
+    try:
+        addrs = [f"127.0.0.1:{n.port}" for n in nodes]
+        subprocess.run(["redis-cli", "--cluster", "create", *addrs, "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=30)
+        assert wait_for(lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes),
+                        timeout=15)
+        yield nodes
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+class ClusterNode(Redis):
+    def args(self):
+        if not hasattr(self, "bus_port"):
+            from conftest import free_port
+            self.bus_port = free_port()
+        return super().args() + ["--cluster-enabled", "yes", "--cluster-config-file",
+                                 str(self.dir / "nodes.conf"), "--cluster-node-timeout", "2000",
+                                 "--cluster-port", str(self.bus_port)]
+
+    def cli(self, *args):
+        import subprocess
+        return subprocess.run(["redis-cli", "-c", "-p", str(self.port), *args],
+                              capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def cluster_conf(nodes, **extra):
+    c = {"storage": {"type": "redis", "enable_cluster": True,
+                     "addrs": [f"127.0.0.1:{n.port}" for n in nodes]},
+         "gatehouse": {"store": {"type": "redis"}}}
+    c.update(extra)
+    return c
+
+
+def test_cluster_keys_limits_and_invalidation(redis_cluster, gateway_factory, origin):
+    nodes = redis_cluster
+    gws = [gateway_factory(conf=cluster_conf(nodes, enable_redis_rolling_limiter=True),
+                           apis=[token_api("a", "/a/", origin.url)]) for _ in range(3)]
+    # Keys spread over the masters; each works through every gateway.
+    made = [create_key(gws[i % 3], quota_max=5, quota_renewal_rate=3600) for i in range(12)]
+    per_node = [int(n.cli("DBSIZE")) for n in nodes]
+    assert sum(1 for c in per_node if c > 0) >= 2, per_node  # really spread over the cluster
+    for i, k in enumerate(made):
+        assert get(gws[(i + 1) % 3], "/a/", k["key"]).status_code == 200
+    # Fleet-wide limits on a cluster: the quota of one key counts exactly across gateways.
+    token = made[0]["key"]
+    codes = fire(gws, token, 20)
+    assert codes.count(200) == 4 and codes.count(403) == 16, codes  # one was used above
+    # Listing scans every master.
+    lister = gateway_factory(conf=cluster_conf(nodes, hash_keys=True,
+                                               enable_hashed_keys_listing=True),
+                             apis=[token_api("a", "/a/", origin.url)])
+    listed = set(lister.admin("GET", "/tyk/keys").json()["keys"])
+    assert {k["key_hash"] for k in made} <= listed
+    # Invalidation across gateways works through the cluster's pub/sub.
+    kp = "/tyk/keys/" + urllib.parse.quote(made[1]["key"], safe="")
+    for g in gws:
+        assert get(g, "/a/", made[1]["key"]).status_code == 200
+    assert gws[0].admin("DELETE", kp).status_code == 200
+    for g in gws[1:]:
+        assert wait_for(lambda: get(g, "/a/", made[1]["key"]).json() == DISALLOWED, timeout=1.0)
+
+
+def test_cluster_follows_a_moved_slot(redis_cluster, gateway_factory, origin):
+    import subprocess
+    nodes = redis_cluster
+    gw = gateway_factory(conf=cluster_conf(nodes), apis=[token_api("a", "/a/", origin.url)])
+    k = create_key(gw, quota_max=100, quota_renewal_rate=3600)
+    key = f"apikey-{k['key_hash']}"
+    assert get(gw, "/a/", k["key"]).status_code == 200  # the gateway now knows the slot map
+    slot = int(nodes[0].cli("CLUSTER", "KEYSLOT", key))
+    ids = {n.port: n.cli("CLUSTER", "MYID").strip() for n in nodes}
+    src = next(n for n in nodes if subprocess.run(
+        ["redis-cli", "-p", str(n.port), "EXISTS", key], capture_output=True,
+        text=True).stdout.strip() == "1")
+    dst = next(n for n in nodes if n is not src)
+    # Move the key's slot from src to dst (the documented manual resharding steps).
+    def raw(n, *a):
+        return subprocess.run(["redis-cli", "-p", str(n.port), *a], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    assert raw(dst, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", ids[src.port]) == "OK"
+    assert raw(src, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", ids[dst.port]) == "OK"
+    # During the migration a request for a key already moved gets ASK.
+    raw(src, "MIGRATE", "127.0.0.1", str(dst.port), "", "0", "5000", "KEYS", key)
+    kp = "/tyk/keys/" + urllib.parse.quote(k["key"], safe="")
+    assert gw.admin("GET", kp).status_code == 200  # read from the store, not a cache: ASK
+    assert get(gw, "/a/", k["key"]).status_code == 200
+    for n in nodes:
+        raw(n, "CLUSTER", "SETSLOT", str(slot), "NODE", ids[dst.port])
+    assert raw(dst, "EXISTS", key) == "1"
+    # After it: MOVED; the gateway follows and keeps serving the key.
+    for _ in range(3):
+        assert gw.admin("GET", kp).status_code == 200  # MOVED, then the new owner
+        assert get(gw, "/a/", k["key"]).status_code == 200
+    # A key changed now is written to, and read from, its new node.
+    body = gw.admin("GET", kp).json()
+    body["meta_data"] = {"moved": True}
+    assert gw.admin("PUT", kp, body).status_code == 200
+    assert json.loads(raw(dst, "GET", key))["meta_data"] == {"moved": True}
+    assert get(gw, "/a/", k["key"]).status_code == 200
+
+
+def test_a_redis_that_stops_answering_fails_closed_in_time(gateway_factory, origin):
+    """A server that accepts and reads but never answers (a hung Redis): requests are refused
+    with a 503 after the command timeout, not held forever, and the gateway stays responsive."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    conns = []
+
+    def accept():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        gw = gateway_factory(conf={"storage": {"type": "redis", "host": "127.0.0.1", "port": port},
+                                   "gatehouse": {"store": {"type": "redis"}}},
+                             apis=[token_api("a", "/a/", origin.url),
+                                   keyless_api("open", "/open/", origin.url)])
+        t0 = time.time()
+        r = get(gw, "/a/", "some-token")
+        assert r.status_code == 503 and r.json() == STORE_DOWN
+        assert time.time() - t0 < 6
+        assert requests.get(gw.url("/ready"), timeout=5).status_code == 503
+        assert get(gw, "/open/").status_code == 200
+        assert origin.count() == 1
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()
