@@ -36,6 +36,9 @@ struct KeyHashing {
 // The storage id of a token: its hash (under the algorithm named in a JSON token, else the
 // configured one), or the token itself when hashing is off.
 std::string storage_id(std::string_view token, const KeyHashing& h);
+// storage_id into `out` (its capacity reused): the first of lookup_ids, all the request path
+// needs when the key is cached.
+void first_lookup_id(std::string_view token, const KeyHashing& h, std::string& out);
 // Every storage id a presented token may be stored under, most likely first: as given, then
 // (for a raw custom id) the token made from it with `org_id`, then the fallback functions.
 std::vector<std::string> lookup_ids(std::string_view token, std::string_view org_id,

@@ -10,15 +10,14 @@ std::string percent_decode_q(std::string_view s) { return percent_decode(s, true
 
 namespace {}  // namespace
 
-FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& src) {
-  FoundToken f;
+TokenPlace find_token(const http::RequestHead& req, const apidef::TokenSource& src,
+                      std::string_view& token, std::string& decoded) {
   if (src.use_header) {
     auto v = trim(req.get(src.header_name));
     if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) v = trim(v.substr(7));
     if (!v.empty()) {
-      f.token = std::string(v);
-      f.place = TokenPlace::kHeader;
-      return f;
+      token = v;
+      return TokenPlace::kHeader;
     }
   }
   if (src.use_param && req.has_query) {
@@ -29,9 +28,9 @@ FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& s
       if (percent_decode_q(part.substr(0, eq)) != name || eq == std::string_view::npos) continue;
       auto v = percent_decode_q(part.substr(eq + 1));
       if (!v.empty()) {
-        f.token = std::move(v);
-        f.place = TokenPlace::kQuery;
-        return f;
+        decoded = std::move(v);
+        token = decoded;
+        return TokenPlace::kQuery;
       }
     }
   }
@@ -46,13 +45,24 @@ FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& s
         if (eq == std::string_view::npos || p.substr(0, eq) != name) continue;
         auto v = p.substr(eq + 1);
         if (!v.empty()) {
-          f.token = std::string(v);
-          f.place = TokenPlace::kCookie;
-          return f;
+          token = v;
+          return TokenPlace::kCookie;
         }
       }
     }
   }
+  return TokenPlace::kNone;
+}
+
+FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& src) {
+  FoundToken f;
+  std::string_view token;
+  std::string decoded;
+  f.place = find_token(req, src, token, decoded);
+  if (f.place == TokenPlace::kQuery)
+    f.token = std::move(decoded);
+  else
+    f.token.assign(token);
   return f;
 }
 

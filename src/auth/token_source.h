@@ -21,6 +21,10 @@ struct FoundToken {
 // The first non-empty token in the configured places. A "Bearer " prefix (any case) is
 // optional in the header.
 FoundToken find_token(const http::RequestHead& req, const apidef::TokenSource& src);
+// The same without a copy: `token` views the request (header, cookie) or `decoded` (a
+// percent-decoded query parameter), and lives as long as both.
+TokenPlace find_token(const http::RequestHead& req, const apidef::TokenSource& src,
+                      std::string_view& token, std::string& decoded);
 
 // The query string without the parameter `name` (all occurrences).
 std::string strip_query_param(std::string_view query, std::string_view name);

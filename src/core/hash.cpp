@@ -23,10 +23,11 @@ T load_le(const unsigned char* p) {
   std::memcpy(&v, p, sizeof v);  // x86-64 and aarch64 Linux are little-endian
   return v;
 }
-std::string hex_be(uint64_t v, int bytes) {
-  unsigned char b[8];
-  for (int i = 0; i < bytes; ++i) b[i] = static_cast<unsigned char>(v >> (8 * (bytes - 1 - i)));
-  return hex_encode(b, static_cast<size_t>(bytes));
+void append_hex_be(std::string& out, uint64_t v, int bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char buf[16];
+  for (int i = 0; i < 2 * bytes; ++i) buf[i] = kHex[(v >> (4 * (2 * bytes - 1 - i))) & 15];
+  out.append(buf, static_cast<size_t>(2 * bytes));
 }
 }  // namespace
 
@@ -183,20 +184,31 @@ const char* key_hash_name(KeyHash h) {
   return "murmur64";
 }
 
-std::string hash_key(std::string_view key, KeyHash h) {
+void hash_key(std::string_view key, KeyHash h, std::string& out) {
+  out.clear();
   switch (h) {
     case KeyHash::kMurmur32:
-      return hex_be(murmur3_32(key), 4);
+      append_hex_be(out, murmur3_32(key), 4);
+      return;
     case KeyHash::kMurmur64:
-      return hex_be(murmur3_x64_128(key).h1, 8);
+      append_hex_be(out, murmur3_x64_128(key).h1, 8);
+      return;
     case KeyHash::kMurmur128: {
       auto r = murmur3_x64_128(key);
-      return hex_be(r.h1, 8) + hex_be(r.h2, 8);
+      append_hex_be(out, r.h1, 8);
+      append_hex_be(out, r.h2, 8);
+      return;
     }
     case KeyHash::kSha256:
-      return sha256_hex(key);
+      out = sha256_hex(key);
+      return;
   }
-  return {};
+}
+
+std::string hash_key(std::string_view key, KeyHash h) {
+  std::string out;
+  hash_key(key, h, out);
+  return out;
 }
 
 }  // namespace gh

@@ -22,5 +22,7 @@ std::optional<KeyHash> parse_key_hash(std::string_view name);
 const char* key_hash_name(KeyHash h);
 // Lower-case hex digest of `key` under `h` (8, 16, 32 or 64 characters).
 std::string hash_key(std::string_view key, KeyHash h);
+// The same into `out`, whose capacity is reused (the request path hashes every token).
+void hash_key(std::string_view key, KeyHash h, std::string& out);
 
 }  // namespace gh

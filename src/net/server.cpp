@@ -185,49 +185,107 @@ class Stream {
       if (wec) co_return wec;
     }
   }
-  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+  // A read that does not suspend: true when it completed (bytes in `n`, or an error in `ec`),
+  // false when the socket must first be ready for `w` (then read_some_after). Spares the
+  // coroutine frame of read_some when the data is already there, as it mostly is under load.
+  // A plain stream always answers false: asio's own read tries the socket first anyway.
+  bool try_read_some(asio::mutable_buffer b, error_code& ec, size_t& n, tcp::socket::wait_type& w) {
+    if (!ssl_) return false;
+    // The watchdog may have closed the socket: its descriptor number may already be reused.
+    if (!sock_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      return true;
+    }
+    clear_errors();
+    int r = SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT_MAX)));
+    if (r > 0) {
+      ec = {};
+      n = static_cast<size_t>(r);
+      return true;
+    }
+    w = tcp::socket::wait_error;
+    ec = status(r, w);
+    return static_cast<bool>(ec);
+  }
+  awaitable<std::pair<error_code, size_t>> read_some_after(asio::mutable_buffer b,
+                                                           tcp::socket::wait_type w) {
     if (!ssl_) {
       auto [ec, n] = co_await sock_.async_read_some(b, nothrow);
       co_return std::make_pair(ec, n);
     }
-    int len = static_cast<int>(std::min<size_t>(b.size(), INT_MAX));
     while (true) {
-      // The watchdog may have closed the socket: its descriptor number may already be reused.
-      if (!sock_.is_open()) co_return std::make_pair(error_code(asio::error::bad_descriptor), 0);
-      clear_errors();
-      int r = SSL_read(ssl_.get(), b.data(), len);
-      if (r > 0) co_return std::make_pair(error_code{}, static_cast<size_t>(r));
-      auto w = tcp::socket::wait_error;
-      if (auto ec = status(r, w)) co_return std::make_pair(ec, 0);
       auto [wec] = co_await sock_.async_wait(w, nothrow);
       if (wec) co_return std::make_pair(wec, 0);
+      error_code ec;
+      size_t n = 0;
+      if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
     }
   }
-  awaitable<error_code> write(std::string_view data) {
+  awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
+    error_code ec;
+    size_t n = 0;
+    auto w = tcp::socket::wait_read;
+    if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
+    co_return co_await read_some_after(b, w);
+  }
+
+  // Writes as much of `data` as the socket takes now, without suspending: true when all of it
+  // was written or an error (in `ec`) ended the write; false with the rest left in `data` when
+  // the socket must be ready for `w` first (then write_rest with exactly that rest: OpenSSL
+  // wants a retried write repeated with the same arguments).
+  bool try_write(std::string_view& data, error_code& ec, tcp::socket::wait_type& w) {
+    ec = {};
+    while (!data.empty()) {
+      if (!sock_.is_open()) {
+        ec = asio::error::bad_descriptor;
+        return true;
+      }
+      if (!ssl_) {
+        ssize_t r =
+            ::send(sock_.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r >= 0) {
+          data.remove_prefix(static_cast<size_t>(r));
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          w = tcp::socket::wait_write;
+          return false;
+        } else if (errno != EINTR) {
+          ec = error_code(errno, boost::system::system_category());
+          return true;
+        }
+        continue;
+      }
+      clear_errors();
+      // Without partial writes OpenSSL reports success only once every byte is in the kernel.
+      int r = SSL_write(ssl_.get(), data.data(),
+                        static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+      if (r > 0) {
+        data.remove_prefix(static_cast<size_t>(r));
+        continue;
+      }
+      w = tcp::socket::wait_error;
+      ec = status(r, w);
+      return static_cast<bool>(ec);
+    }
+    return true;
+  }
+  awaitable<error_code> write_rest(std::string_view data, tcp::socket::wait_type w) {
     if (!ssl_) {
       asio::const_buffer b(data.data(), data.size());
       auto [ec, n] = co_await asio::async_write(sock_, b, nothrow);
       co_return ec;
     }
-    if (data.empty()) co_return error_code{};
-    int len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
     while (true) {
-      if (!sock_.is_open()) co_return asio::error::bad_descriptor;
-      clear_errors();
-      // Without partial writes OpenSSL reports success only once every byte is in the kernel,
-      // and a retry after WANT_WRITE must repeat the same arguments.
-      int r = SSL_write(ssl_.get(), data.data(), len);
-      if (r > 0) {
-        data.remove_prefix(static_cast<size_t>(r));
-        if (data.empty()) co_return error_code{};
-        len = static_cast<int>(std::min<size_t>(data.size(), INT_MAX));
-        continue;
-      }
-      auto w = tcp::socket::wait_error;
-      if (auto ec = status(r, w)) co_return ec;
       auto [wec] = co_await sock_.async_wait(w, nothrow);
       if (wec) co_return wec;
+      error_code ec;
+      if (try_write(data, ec, w)) co_return ec;
     }
+  }
+  awaitable<error_code> write(std::string_view data) {
+    error_code ec;
+    auto w = tcp::socket::wait_write;
+    if (try_write(data, ec, w)) co_return ec;
+    co_return co_await write_rest(data, w);
   }
   // Sends close_notify and waits for the peer's (as asio's async_shutdown did); errors end it.
   awaitable<void> tls_shutdown() {
@@ -419,11 +477,34 @@ struct Exchange {
   uint64_t bytes_out = 0;
   uint64_t upstream_us = 0;
   std::string error;
-  // X-RateLimit-* headers for the client; `limit_headers_on_errors` when a refusal carries them
-  // too (rate_limit_response_headers: "rate_limits").
-  std::vector<std::pair<std::string, std::string>> limit_headers;
+  // X-RateLimit-* headers for the client, kept as numbers and formatted only when written (no
+  // strings per request); `limit_headers_on_errors` when a refusal carries them too
+  // (rate_limit_response_headers: "rate_limits").
+  struct LimitHeaders {
+    bool present = false;
+    int64_t limit = 0, remaining = 0, reset = 0;
+  } limit_headers;
   bool limit_headers_on_errors = false;
 };
+
+using Denial = std::optional<std::pair<int, const char*>>;
+
+void append_signed(std::string& out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+// The X-RateLimit-* header lines (each ending in CRLF).
+void append_limit_headers(std::string& out, const Exchange::LimitHeaders& h) {
+  out += "X-RateLimit-Limit: ";
+  append_signed(out, h.limit);
+  out += "\r\nX-RateLimit-Remaining: ";
+  append_signed(out, h.remaining);
+  out += "\r\nX-RateLimit-Reset: ";
+  append_signed(out, h.reset);
+  out += "\r\n";
+}
 
 // A stored session with its policies applied, as the request path reads it.
 struct KeyView {
@@ -463,6 +544,7 @@ class Gateway {
   admin::CertsApi certs;
   auth::KeyHashing hashing;
   http::ParseLimits limits;
+  const bool rate_limit_headers;  // rate_limit_response_headers: "rate_limits" (else quotas)
 
  private:
   void reload_now();
@@ -510,19 +592,66 @@ class Worker {
                                                                const http::RequestHead& req,
                                                                const apidef::ApiSpec& spec,
                                                                const proxy::Snapshot& snap);
-  // nullopt when the token admits the request, else the status and Tyk's message.
-  awaitable<std::optional<std::pair<int, const char*>>> check_token(const http::RequestHead& req,
-                                                                    const apidef::ApiSpec& spec,
-                                                                    const proxy::Snapshot& snap,
-                                                                    Exchange& ex);
+
+  // The key check of a token API. A Denial is nullopt when the request is admitted, else the
+  // status and Tyk's message. check_token_now decides without suspending (no coroutine frame)
+  // when everything it needs is in memory, and returns false, having counted nothing, when it
+  // needs the store; check_token then decides with the same checks in the same order.
+  bool check_token_now(const http::RequestHead& req, const apidef::ApiSpec& spec,
+                       const proxy::Snapshot& snap, Exchange& ex, Denial& out);
+  awaitable<Denial> check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
+                                const proxy::Snapshot& snap, Exchange& ex);
+  // What refuses a request before its key is looked up (no token, store down).
+  Denial before_key(auth::TokenPlace place);
+  // The checks of a looked-up key (nullptr: none found), in Tyk's order: unknown or unusable,
+  // inactive, expired, access rights, allow list. Sets `api` to the key's access to this API.
+  Denial check_key(const KeyView* key, const http::RequestHead& req, const apidef::ApiSpec& spec,
+                   const policy::ApiAccess*& api) const;
+
+  struct CachedSession {
+    std::shared_ptr<const auth::Session> session;  // as stored
+    uint64_t epoch = 0;
+    std::shared_ptr<const KeyView> view;  // with the policies of snapshot `generation` applied
+    uint64_t generation = 0;
+    std::string org;  // the API org the view was made for
+  };
   awaitable<std::shared_ptr<const KeyView>> session_for(const std::string& storage_id,
                                                         const proxy::Snapshot& snap,
                                                         const apidef::ApiSpec& spec);
+  // The cached view of a session for this snapshot and API org (remade from the cached session
+  // when either changed), or nullptr when the session must be read from the store. The pointer
+  // is valid until `sessions` changes.
+  const std::shared_ptr<const KeyView>* cached_view(const std::string& storage_id, uint64_t epoch,
+                                                    const proxy::Snapshot& snap,
+                                                    const apidef::ApiSpec& spec);
+  void make_view(CachedSession& entry, const std::string& storage_id, const proxy::Snapshot& snap,
+                 const apidef::ApiSpec& spec);
+
   // Rate limit and quota of an authenticated request (Tyk's order: rate first, so a refused
-  // request uses no quota); nullopt when admitted.
-  awaitable<std::optional<std::pair<int, const char*>>> check_limits(const KeyView& key,
-                                                                     const apidef::ApiSpec& spec,
-                                                                     Exchange& ex);
+  // request uses no quota). limits_now decides in memory, or returns false having counted
+  // nothing; check_limits may ask the store.
+  struct LimitPlan {
+    policy::Limit lim;  // with the API's disable_rate_limit / disable_quota applied
+    std::string_view scope;
+    bool rate = false;           // a rate limit applies
+    bool quota = false;          // a quota applies
+    bool store_counts = false;   // the store counts quotas (and may count the rate limit)
+    bool rate_in_store = false;  // the rate limit is counted by the store, fleet-wide
+  };
+  LimitPlan plan_limits(const KeyView& key, const policy::ApiAccess* api,
+                        const apidef::ApiSpec& spec) const;
+  bool limits_now(const KeyView& key, const policy::ApiAccess* api, const apidef::ApiSpec& spec,
+                  Exchange& ex, Denial& out);
+  awaitable<Denial> check_limits(const KeyView& key, const policy::ApiAccess* api,
+                                 const apidef::ApiSpec& spec, Exchange& ex);
+  Denial take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex);
+  Denial take_local_quota(const LimitPlan& p, std::string_view name,
+                          const std::optional<policy::Limiter::QuotaState>& persisted,
+                          Exchange& ex);
+  void set_rate_headers(Exchange& ex, const policy::Limit& lim, int64_t remaining,
+                        int64_t reset_s) const;
+  void set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t remaining,
+                         int64_t renews_at) const;
   awaitable<bool> respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                           Exchange& ex, bool body_consumed);
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -546,14 +675,9 @@ class Worker {
   tcp::resolver resolver;
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
-  struct CachedSession {
-    std::shared_ptr<const auth::Session> session;  // as stored
-    uint64_t epoch = 0;
-    std::shared_ptr<const KeyView> view;  // with the policies of snapshot `generation` applied
-    uint64_t generation = 0;
-    std::string org;  // the API org the view was made for
-  };
   std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
+  // Scratch of the in-memory key check (hashes and counter names, never a token).
+  std::string storage_id_, rate_name_, quota_name_;
   size_t connections = 0;
   bool draining = false;
   std::thread thread;
@@ -582,7 +706,8 @@ Gateway::Gateway(const config::GatewayConfig& c)
                               [this] { return store->healthy(); }, c.gatehouse.store_type}),
       keys(c, *store, snapshots, limiter),
       certs(c, *store),
-      hashing(admin::key_hashing(c)) {
+      hashing(admin::key_hashing(c)),
+      rate_limit_headers(c.rate_limit_response_headers == "rate_limits") {
   if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
   if (cfg.security.control_api_use_mutual_tls) {
     // Control clients must hold a certificate signed by (or listed in) these.
@@ -936,11 +1061,12 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     http::RequestHead& req = c->req;
     http::ParseResult pr;
     bool head_deadline = first_request;
-    bool registered_idle = false;
+    // Between requests a connection that waits for the client is idle (a drain closes it). It
+    // is registered only when it actually waits: nothing else runs while it does not.
+    bool between_requests = false;
     if (c->in.size() == 0) {
       c->in.release_if_empty();
-      idle.insert(c.get());
-      registered_idle = true;
+      between_requests = true;
       if (draining) break;
     }
     while (true) {
@@ -952,11 +1078,16 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
           head_deadline = true;
         }
       }
-      auto [ec, n] = co_await c->stream.read_some(c->in.prepare(kReadChunk));
-      if (registered_idle) {
-        idle.erase(c.get());
-        registered_idle = false;
+      error_code ec;
+      size_t n = 0;
+      auto w = tcp::socket::wait_read;
+      auto buf = c->in.prepare(kReadChunk);
+      if (!c->stream.try_read_some(buf, ec, n, w)) {
+        if (between_requests) idle.insert(c.get());
+        std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+        if (between_requests) idle.erase(c.get());
       }
+      between_requests = false;
       if (ec) {
         if (c->in.size() > 0 && ec != asio::error::eof)
           log::debug("client connection failed",
@@ -965,7 +1096,6 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       }
       c->in.commit(n);
     }
-    if (registered_idle) idle.erase(c.get());
     first_request = false;
     if (pr.status == http::ParseStatus::kError) {
       Exchange ex;
@@ -1036,7 +1166,10 @@ awaitable<bool> Worker::respond(ClientConn& c, const http::RequestHead& req, htt
   http::serialize(r, req.method == "HEAD", out);
   ex.status = r.status;
   ex.bytes_out = out.size();
-  auto ec = co_await c.stream.write(out);
+  error_code ec;
+  std::string_view rest = out;
+  auto w = tcp::socket::wait_write;
+  if (!c.stream.try_write(rest, ec, w)) ec = co_await c.stream.write_rest(rest, w);
   log_access(c, req, ex);
   co_return !r.close && !ec;
 }
@@ -1073,38 +1206,34 @@ awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size
   co_return 0;
 }
 
-awaitable<std::shared_ptr<const KeyView>> Worker::session_for(const std::string& sid,
-                                                              const proxy::Snapshot& snap,
-                                                              const apidef::ApiSpec& spec) {
-  uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
-  CachedSession* entry = nullptr;
-  if (auto it = sessions.find(sid); it != sessions.end()) {
-    if (it->second.epoch == epoch) {
-      entry = &it->second;
-      if (entry->view && entry->generation == snap.generation && entry->org == spec.org_id)
-        co_return entry->view;
-    } else {
-      sessions.erase(it);
-    }
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::shared_ptr<const KeyView>* Worker::cached_view(const std::string& sid, uint64_t epoch,
+                                                          const proxy::Snapshot& snap,
+                                                          const apidef::ApiSpec& spec) {
+  auto it = sessions.find(sid);
+  if (it == sessions.end()) return nullptr;
+  CachedSession& entry = it->second;
+  if (entry.epoch != epoch) {
+    sessions.erase(it);
+    return nullptr;
   }
-  if (!entry) {
-    auto value = co_await gw.store->get(store::apikey_key(sid));
-    if (!value) co_return nullptr;
-    boost::system::error_code ec;
-    auto v = boost::json::parse(*value, ec);
-    if (ec) co_return nullptr;
-    auto s = auth::parse_session(v);
-    if (!s) co_return nullptr;
-    if (sessions.size() > kSessionCacheSize) sessions.clear();
-    entry = &sessions[sid];
-    entry->session = std::make_shared<const auth::Session>(std::move(s.value()));
-    entry->epoch = epoch;
-  }
+  if (!entry.view || entry.generation != snap.generation || entry.org != spec.org_id)
+    make_view(entry, sid, snap, spec);
+  return &entry.view;
+}
+
+void Worker::make_view(CachedSession& entry, const std::string& sid, const proxy::Snapshot& snap,
+                       const apidef::ApiSpec& spec) {
   // Policies are applied from the current snapshot, so a changed policy governs every key
   // after a reload without the keys being saved again.
   auto view = std::make_shared<KeyView>();
   view->storage_id = sid;
-  auto applied = policy::apply_policies(entry->session->raw, snap.policies, spec.org_id);
+  auto applied = policy::apply_policies(entry.session->raw, snap.policies, spec.org_id);
   if (applied) {
     auto parsed = auth::parse_session(boost::json::value(applied.value()));
     auto access = policy::build_access(applied.value(),
@@ -1120,43 +1249,54 @@ awaitable<std::shared_ptr<const KeyView>> Worker::session_for(const std::string&
   } else {
     log::warn("key refused: policies do not apply", {{"reason", applied.error()}});
   }
-  entry->view = view;
-  entry->generation = snap.generation;
-  entry->org = spec.org_id;
-  co_return view;
+  entry.view = std::move(view);
+  entry.generation = snap.generation;
+  entry.org = spec.org_id;
 }
 
-awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
-    const http::RequestHead& req, const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
-    Exchange& ex) {
-  using Denial = std::optional<std::pair<int, const char*>>;
-  auto found = auth::find_token(req, spec.token);
-  if (found.place == auth::TokenPlace::kNone)
-    co_return Denial{{401, "Authorization field missing"}};
+awaitable<std::shared_ptr<const KeyView>> Worker::session_for(const std::string& sid,
+                                                              const proxy::Snapshot& snap,
+                                                              const apidef::ApiSpec& spec) {
+  // Taken before the store is read: a key change made meanwhile leaves the entry outdated.
+  uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
+  if (const auto* view = cached_view(sid, epoch, snap, spec)) co_return *view;
+  auto value = co_await gw.store->get(store::apikey_key(sid));
+  if (!value) co_return nullptr;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(*value, ec);
+  if (ec) co_return nullptr;
+  auto s = auth::parse_session(v);
+  if (!s) co_return nullptr;
+  if (sessions.size() > kSessionCacheSize) sessions.clear();
+  CachedSession& entry = sessions[sid];
+  entry.session = std::make_shared<const auth::Session>(std::move(s.value()));
+  entry.epoch = epoch;
+  make_view(entry, sid, snap, spec);
+  co_return entry.view;
+}
+
+Denial Worker::before_key(auth::TokenPlace place) {
+  if (place == auth::TokenPlace::kNone) return Denial{{401, "Authorization field missing"}};
   // The store is down: no key is admitted, cached or not (a key deleted meanwhile through
   // another gateway could not be known to be gone).
-  if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
-  // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
-  std::shared_ptr<const KeyView> key;
-  for (const auto& sid :
-       auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
-    key = co_await session_for(sid, snap, spec);
-    if (key) break;
-  }
+  if (!gw.store->healthy()) return Denial{{503, kStoreDown}};
+  return Denial{};
+}
+
+Denial Worker::check_key(const KeyView* key, const http::RequestHead& req,
+                         const apidef::ApiSpec& spec, const policy::ApiAccess*& api) const {
   // A key whose policies do not apply is refused as an unknown one, as in Tyk.
-  if (!key || !key->valid) co_return Denial{{403, "Access to this API has been disallowed"}};
+  if (!key || !key->valid) return Denial{{403, "Access to this API has been disallowed"}};
   const auto& session = key->session;
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
   // Tyk checks an inactive key before an expired one.
-  if (session.is_inactive) co_return Denial{{403, "Key is inactive, please renew"}};
-  if (session.expired(now)) co_return Denial{{401, "Key has expired, please renew"}};
+  if (session.is_inactive) return Denial{{403, "Key is inactive, please renew"}};
+  if (session.expired(unix_now())) return Denial{{401, "Key has expired, please renew"}};
   if (!session.grants(spec.api_id, gw.cfg.allow_master_keys))
-    co_return Denial{{403, "Access to this API has been disallowed"}};
+    return Denial{{403, "Access to this API has been disallowed"}};
+  api = key->access.api(spec.api_id);
   // Method and path allow list, on the canonical spelling of the path (with and without the
   // listen path, as Tyk's prefix matching does).
-  if (const auto* api = key->access.api(spec.api_id); api && !api->allowed_urls.empty()) {
+  if (api && !api->allowed_urls.empty()) {
     std::string canon;
     bool allowed = false;
     if (policy::canonical_path(req.path, canon)) {
@@ -1172,80 +1312,155 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_token(
         }
       }
     }
-    if (!allowed) co_return Denial{{403, "Access to this resource has been disallowed"}};
+    if (!allowed) return Denial{{403, "Access to this resource has been disallowed"}};
   }
-  auto limited = co_await check_limits(*key, spec, ex);
+  return Denial{};
+}
+
+bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec& spec,
+                             const proxy::Snapshot& snap, Exchange& ex, Denial& out) {
+  std::string_view token;
+  std::string decoded;  // only a query parameter is copied
+  out = before_key(auth::find_token(req, spec.token, token, decoded));
+  if (out) return true;
+  // Only the most likely storage id is tried here: the others (and a miss) need the store. The
+  // token is hashed afresh on every request rather than remembered: a per-worker token -> id
+  // map would keep raw credentials in memory and compare them on lookup, to save well under a
+  // thousand instructions.
+  auth::first_lookup_id(token, gw.hashing, storage_id_);
+  const auto* view =
+      cached_view(storage_id_, admin::key_epoch().load(std::memory_order_acquire), snap, spec);
+  if (!view) return false;
+  // The view stays in the cache for the rest of this call: nothing here suspends.
+  const KeyView& key = **view;
+  const policy::ApiAccess* api = nullptr;
+  out = check_key(&key, req, spec, api);
+  if (out) return true;
+  return limits_now(key, api, spec, ex, out);
+}
+
+awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
+                                      const proxy::Snapshot& snap, Exchange& ex) {
+  auto found = auth::find_token(req, spec.token);
+  if (auto denied = before_key(found.place)) co_return denied;
+  // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
+  std::shared_ptr<const KeyView> key;
+  for (const auto& sid :
+       auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
+    key = co_await session_for(sid, snap, spec);
+    if (key) break;
+  }
+  const policy::ApiAccess* api = nullptr;
+  if (auto denied = check_key(key.get(), req, spec, api)) co_return denied;
+  auto limited = co_await check_limits(*key, api, spec, ex);
   co_return limited;
 }
 
-awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
-    const KeyView& key, const apidef::ApiSpec& spec, Exchange& ex) {
-  using Denial = std::optional<std::pair<int, const char*>>;
-  const auto* api = key.access.api(spec.api_id);
-  policy::Limit lim = api ? api->limit : key.access.session_limit;
-  if (spec.disable_rate_limit) lim.rate = 0;
-  if (spec.disable_quota) lim.quota_max = 0;
-  const std::string scope = api ? api->scope : std::string();
-  const bool rate_headers = gw.cfg.rate_limit_response_headers == "rate_limits";
-  const bool has_rate = lim.rate > 0 && lim.per > 0;
-  auto unix_now = [] {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  };
-  auto set_rate_headers = [&](int64_t remaining, int64_t reset_s) {
-    if (!rate_headers) return;
-    ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.rate)},
-                        {"X-RateLimit-Remaining", std::to_string(remaining)},
-                        {"X-RateLimit-Reset", std::to_string(unix_now() + reset_s)}};
-    ex.limit_headers_on_errors = true;
-  };
-  auto set_quota_headers = [&](int64_t remaining, int64_t renews_at) {
-    if (rate_headers) return;
-    ex.limit_headers = {{"X-RateLimit-Limit", std::to_string(lim.quota_max)},
-                        {"X-RateLimit-Remaining", std::to_string(remaining)},
-                        {"X-RateLimit-Reset", std::to_string(renews_at)}};
-  };
+Worker::LimitPlan Worker::plan_limits(const KeyView& key, const policy::ApiAccess* api,
+                                      const apidef::ApiSpec& spec) const {
+  LimitPlan p;
+  p.lim = api ? api->limit : key.access.session_limit;
+  if (spec.disable_rate_limit) p.lim.rate = 0;
+  if (spec.disable_quota) p.lim.quota_max = 0;
+  if (api) p.scope = api->scope;
+  p.rate = p.lim.rate > 0 && p.lim.per > 0;
+  p.quota = p.lim.quota_max > 0;
   // The rate limit is counted by this gateway unless the store counts it for the whole fleet
   // (enable_redis_rolling_limiter on a Redis store).
-  const bool shared = gw.store->counts_limits();
-  const bool rate_in_store = shared && gw.cfg.enable_redis_rolling_limiter;
-  if (has_rate && !rate_in_store) {
-    auto r = gw.limiter.rate_take(store::rate_limit_key(key.storage_id, scope), lim.rate, lim.per,
-                                  Clock::now());
-    set_rate_headers(r.remaining, r.reset_s);
-    if (!r.allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
+  p.store_counts = gw.store->counts_limits();
+  p.rate_in_store = p.store_counts && gw.cfg.enable_redis_rolling_limiter;
+  return p;
+}
+
+void Worker::set_rate_headers(Exchange& ex, const policy::Limit& lim, int64_t remaining,
+                              int64_t reset_s) const {
+  if (!gw.rate_limit_headers) return;
+  ex.limit_headers = {true, lim.rate, remaining, unix_now() + reset_s};
+  ex.limit_headers_on_errors = true;
+}
+
+void Worker::set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t remaining,
+                               int64_t renews_at) const {
+  if (gw.rate_limit_headers) return;
+  ex.limit_headers = {true, lim.quota_max, remaining, renews_at};
+}
+
+Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex) {
+  store::rate_limit_key(rate_name_, key.storage_id, p.scope);
+  auto r = gw.limiter.rate_take(rate_name_, p.lim.rate, p.lim.per, Clock::now());
+  set_rate_headers(ex, p.lim, r.remaining, r.reset_s);
+  if (!r.allowed) return Denial{{429, "Rate Limit Exceeded"}};
+  return Denial{};
+}
+
+Denial Worker::take_local_quota(const LimitPlan& p, std::string_view name,
+                                const std::optional<policy::Limiter::QuotaState>& persisted,
+                                Exchange& ex) {
+  const auto& lim = p.lim;
+  auto q =
+      gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now(), persisted);
+  set_quota_headers(ex, lim, q.remaining, q.renews_at);
+  if (!q.allowed) return Denial{{403, "Quota exceeded"}};
+  return Denial{};
+}
+
+bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api,
+                        const apidef::ApiSpec& spec, Exchange& ex, Denial& out) {
+  auto p = plan_limits(key, api, spec);
+  // The fleet-wide rate limit and a quota on a store that counts it need a round trip.
+  if ((p.rate && p.rate_in_store) || (p.store_counts && p.quota)) return false;
+  if (p.quota) {
+    store::quota_key(quota_name_, key.storage_id, p.scope);
+    // The first use of a quota continues from the counter the store kept (check_limits).
+    if (!gw.limiter.quota_known(quota_name_)) return false;
   }
-  if (shared) {
+  // Tyk's order: the rate first, so that a refused request uses no quota.
+  if (p.rate && !p.rate_in_store) {
+    out = take_local_rate(p, key, ex);
+    if (out) return true;
+  }
+  out = Denial{};
+  if (p.quota) out = take_local_quota(p, quota_name_, std::nullopt, ex);
+  return true;
+}
+
+awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAccess* api,
+                                       const apidef::ApiSpec& spec, Exchange& ex) {
+  auto p = plan_limits(key, api, spec);
+  const auto& lim = p.lim;
+  if (p.rate && !p.rate_in_store) {
+    if (auto denied = take_local_rate(p, key, ex)) co_return denied;
+  }
+  if (p.store_counts) {
     // One round trip for the fleet-wide rate limit and the quota together.
     store::LimitRequest lr;
-    if (has_rate && rate_in_store) {
-      lr.rate_key = store::rate_limit_key(key.storage_id, scope);
+    if (p.rate && p.rate_in_store) {
+      lr.rate_key = store::rate_limit_key(key.storage_id, p.scope);
       lr.rate = lim.rate;
       lr.per = lim.per;
-      lr.want_rate_reset = rate_headers;
+      lr.want_rate_reset = gw.rate_limit_headers;
     }
-    if (lim.quota_max > 0) {
-      lr.quota_key = store::quota_key(key.storage_id, scope);
+    if (p.quota) {
+      lr.quota_key = store::quota_key(key.storage_id, p.scope);
       lr.quota_max = lim.quota_max;
       lr.quota_renewal = lim.quota_renewal_rate;
     }
     if (lr.rate > 0 || lr.quota_max > 0) {
       auto res = co_await gw.store->take_limits(std::move(lr));
       if (!res.ok) co_return Denial{{503, kStoreDown}};
-      if (has_rate && rate_in_store) {
-        set_rate_headers(res.rate_remaining, res.rate_reset_s);
+      if (p.rate && p.rate_in_store) {
+        set_rate_headers(ex, lim, res.rate_remaining, res.rate_reset_s);
         if (!res.rate_allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
       }
-      if (lim.quota_max > 0) {
-        set_quota_headers(std::max<int64_t>(0, res.quota_remaining), res.quota_renews_at);
+      if (p.quota) {
+        set_quota_headers(ex, lim, std::max<int64_t>(0, res.quota_remaining), res.quota_renews_at);
         if (!res.quota_allowed) co_return Denial{{403, "Quota exceeded"}};
       }
     }
     co_return Denial{};
   }
-  if (lim.quota_max > 0) {
-    auto name = store::quota_key(key.storage_id, scope);
+  if (p.quota) {
+    auto name = store::quota_key(key.storage_id, p.scope);
     std::optional<policy::Limiter::QuotaState> persisted;
     if (!gw.limiter.quota_known(name)) {
       // First use since the start: continue from the counter the store kept.
@@ -1253,10 +1468,7 @@ awaitable<std::optional<std::pair<int, const char*>>> Worker::check_limits(
         persisted =
             policy::Limiter::QuotaState{std::strtoll(e->value.c_str(), nullptr, 10), e->expires_at};
     }
-    auto q =
-        gw.limiter.quota_take(name, lim.quota_max, lim.quota_renewal_rate, unix_now(), persisted);
-    set_quota_headers(q.remaining, q.renews_at);
-    if (!q.allowed) co_return Denial{{403, "Quota exceeded"}};
+    co_return take_local_quota(p, name, persisted, ex);
   }
   co_return Denial{};
 }
@@ -1340,12 +1552,18 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
     }
   }
   if (spec->auth == apidef::AuthKind::kAuthToken) {
-    auto denied = co_await check_token(req, *spec, *snap, ex);
+    Denial denied;
+    // Mostly decided in memory; a key or quota not yet in memory takes the coroutine path.
+    if (!check_token_now(req, *spec, *snap, ex, denied))
+      denied = co_await check_token(req, *spec, *snap, ex);
     if (denied) {
       ex.error = denied->second;
       auto r = http::error_response(denied->first, denied->second);
-      if (ex.limit_headers_on_errors) {
-        for (const auto& h : ex.limit_headers) r.headers.push_back(h);
+      if (ex.limit_headers_on_errors && ex.limit_headers.present) {
+        const auto& h = ex.limit_headers;
+        r.headers.emplace_back("X-RateLimit-Limit", std::to_string(h.limit));
+        r.headers.emplace_back("X-RateLimit-Remaining", std::to_string(h.remaining));
+        r.headers.emplace_back("X-RateLimit-Reset", std::to_string(h.reset));
       }
       co_return co_await respond(c, req, std::move(r), ex, false);
     }
@@ -1632,7 +1850,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     int client_error = 0;  // status to answer with when the client's body is at fault
     bool client_gone = false;
     if (req.body == http::BodyKind::kNone) {
-      wec = co_await up->stream.write(head);
+      std::string_view rest = head;
+      auto w = tcp::socket::wait_write;
+      if (!up->stream.try_write(rest, wec, w)) wec = co_await up->stream.write_rest(rest, w);
     } else if (req.body == http::BodyKind::kLength) {
       uint64_t remaining = req.content_length;
       std::string out = head;
@@ -1773,16 +1993,11 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     out.append(resp.reason);
   out += "\r\n";
   ConnectionLists rlisted(resp.headers);
-  for (const auto& h : ex.limit_headers) {
-    out += h.first;
-    out += ": ";
-    out += h.second;
-    out += "\r\n";
-  }
+  if (ex.limit_headers.present) append_limit_headers(out, ex.limit_headers);
   for (const auto& h : resp.headers) {
     if (rlisted.drop(h.name)) continue;
     // Ours replace the upstream's, so a client never sees two different limits.
-    if (!ex.limit_headers.empty() && h.name.size() > 12 &&
+    if (ex.limit_headers.present && h.name.size() > 12 &&
         iequals(h.name.substr(0, 12), "x-ratelimit-"))
       continue;
     out.append(h.name);
@@ -1824,10 +2039,23 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
 
   bool upstream_ok = true;  // the upstream body was read completely
   bool client_ok = true;    // the client got everything
-  auto flush = [&]() -> awaitable<bool> {
-    if (out.empty()) co_return true;
+  // Writes `out` as far as the client takes it now (no coroutine frame); false when the rest
+  // must wait for the socket: flush_rest then finishes it.
+  std::string_view unsent;
+  auto wait_for = tcp::socket::wait_write;
+  auto flush_now = [&](bool& ok) {
+    ok = true;
+    if (out.empty()) return true;
     ex.bytes_out += out.size();
-    auto e = co_await c.stream.write(out);
+    unsent = out;
+    error_code e;
+    if (!c.stream.try_write(unsent, e, wait_for)) return false;
+    out.clear();
+    ok = !e;
+    return true;
+  };
+  auto flush_rest = [&]() -> awaitable<bool> {
+    auto e = co_await c.stream.write_rest(unsent, wait_for);
     out.clear();
     co_return !e;
   };
@@ -1846,7 +2074,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       out.append(up->in.data().substr(0, take));
       up->in.consume(take);
       remaining -= take;
-      if (!(client_ok = co_await flush())) break;
+      if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+      if (!client_ok) break;
       if (remaining == 0) break;
       if (!(upstream_ok = co_await read_up())) break;
     }
@@ -1866,14 +2095,16 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
       if (dec.done()) {
         if (client_chunked) out += "0\r\n\r\n";
-        client_ok = co_await flush();
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
       if (s.consumed == 0) {
-        if (!(client_ok = co_await flush())) break;
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+        if (!client_ok) break;
         if (!(upstream_ok = co_await read_up())) break;
       } else if (out.size() > kWriteFlush) {
-        if (!(client_ok = co_await flush())) break;
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+        if (!client_ok) break;
       }
     }
   } else if (resp.body == http::BodyKind::kUntilClose) {
@@ -1885,17 +2116,18 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         if (client_chunked) out += "\r\n";
         up->in.consume(d.size());
       }
-      if (!(client_ok = co_await flush())) break;
+      if (!flush_now(client_ok)) client_ok = co_await flush_rest();
+      if (!client_ok) break;
       if (!co_await read_up()) {
         // The connection ended the body; a timeout means it was cut short.
         upstream_ok = !c.upstream_timed_out;
         if (client_chunked && upstream_ok) out += "0\r\n\r\n";
-        client_ok = co_await flush();
+        if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
     }
   } else {
-    client_ok = co_await flush();
+    if (!flush_now(client_ok)) client_ok = co_await flush_rest();
   }
 
   c.active_upstream = nullptr;

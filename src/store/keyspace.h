@@ -13,6 +13,17 @@ inline std::string quota_key(std::string_view key_hash, std::string_view scope =
   return scope.empty() ? "quota-" + std::string(key_hash)
                        : "quota-" + std::string(scope) + "-" + std::string(key_hash);
 }
+// The same into `out` (its capacity reused), for the request path.
+inline void quota_key(std::string& out, std::string_view key_hash, std::string_view scope) {
+  out.assign("quota-");
+  if (!scope.empty()) out.append(scope).append("-");
+  out.append(key_hash);
+}
+inline void rate_limit_key(std::string& out, std::string_view key_hash, std::string_view scope) {
+  out.assign("rate-limit-");
+  if (!scope.empty()) out.append(scope).append("-");
+  out.append(key_hash);
+}
 inline std::string rate_limit_key(std::string_view key_hash, std::string_view scope = {}) {
   return scope.empty() ? "rate-limit-" + std::string(key_hash)
                        : "rate-limit-" + std::string(scope) + "-" + std::string(key_hash);

@@ -1,8 +1,10 @@
 #include "auth/token.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <boost/json.hpp>
+#include <random>
 
 #include "auth/session.h"
 #include "auth/token_source.h"
@@ -21,6 +23,68 @@ TEST(Token, Base64RoundTrip) {
   }
   EXPECT_FALSE(base64_decode("abc"));
   EXPECT_FALSE(base64_decode("ab!d"));
+}
+
+namespace {
+// base64_decode as it was written on top of EVP_DecodeBlock: the table decoder must match it.
+std::optional<std::string> evp_base64_decode(std::string_view in) {
+  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+  for (char c : in) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '=';
+    if (!ok) return std::nullopt;
+  }
+  std::string out(3 * in.size() / 4, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t pad = 0;
+  if (in.back() == '=') ++pad;
+  if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+}  // namespace
+
+TEST(Token, Base64DecodeMatchesEvp) {
+  std::vector<std::string> cases = {"",     "A",    "AB==",       "A===",        "====",  "AB=C",
+                                    "=ABC", "QQ==", "QUI=",       "QUJD",        "QU\nJ", "QU JD",
+                                    "QU-D", "QU_D", "\xff\xfe==", "QUJDRA==QUJD"};
+  std::mt19937 rng(7);
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(rng() % 24, 'A');
+    for (auto& c : s) c = rng() % 50 == 0 ? static_cast<char>(rng()) : alphabet[rng() % 65];
+    cases.push_back(s);
+  }
+  for (const auto& c : cases) EXPECT_EQ(base64_decode(c), evp_base64_decode(c)) << c;
+}
+
+TEST(Token, FirstLookupIdIsTheFirstOfLookupIds) {
+  KeyHashing h;
+  h.fallbacks = {KeyHash::kMurmur32};
+  std::string long_id(2000, 'x');
+  std::string out;
+  for (const auto& t :
+       {generate_token("o", "id", "sha256"), generate_token("o", "id", "murmur128"),
+        generate_token("o", "id", "murmur32"), generate_token("o", "id", "murmur64"),
+        generate_token("o", "id", "nonsense"), generate_token("o", "id", ""),
+        generate_token("o", long_id, "sha256"), std::string("custom1"), std::string("eyJ9"),
+        base64_encode(R"({"h":"sha256"})"), base64_encode(R"({"h":""})"),
+        base64_encode(R"({"h":"sha\"256"})"), base64_encode(R"(["h":"sha256"])")}) {
+    auto ids = lookup_ids(t, "org", "murmur64", h);
+    first_lookup_id(t, h, out);
+    EXPECT_EQ(out, ids.front()) << t;
+    EXPECT_EQ(storage_id(t, h), ids.front()) << t;
+  }
+  EXPECT_EQ(parse_token(base64_encode(R"({"id":"h","xh":"a","h" :"b","h": "sha256"})")).algo,
+            "sha256");
+  EXPECT_EQ(lookup_ids(base64_encode(R"({"h":"sha256"})"), "o", "murmur64", h).size(), 2u);
+  EXPECT_EQ(lookup_ids(base64_encode(R"(["h":"sha256"])"), "o", "murmur64", h).size(), 3u);
+  h.enabled = false;
+  first_lookup_id("plain", h, out);
+  EXPECT_EQ(out, "plain");
 }
 
 TEST(Token, GeneratedTokensAsTyk) {
@@ -116,6 +180,14 @@ TEST(TokenSource, HeaderQueryCookieInOrder) {
   EXPECT_EQ(f.place, TokenPlace::kCookie);
   f = find_token(head("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: \r\n\r\n"), src);
   EXPECT_EQ(f.place, TokenPlace::kNone);
+  std::string_view token;
+  std::string decoded;
+  auto q = head("GET /?key=q%2B1 HTTP/1.1\r\nHost: a\r\nCookie: k=c\r\n\r\n");
+  EXPECT_EQ(find_token(q, src, token, decoded), TokenPlace::kQuery);
+  EXPECT_EQ(token, "q+1");
+  auto hd = head("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer  hdr \r\n\r\n");
+  EXPECT_EQ(find_token(hd, src, token, decoded), TokenPlace::kHeader);
+  EXPECT_EQ(token, "hdr");
   src.use_header = false;
   f = find_token(head("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: hdr\r\n\r\n"), src);
   EXPECT_EQ(f.place, TokenPlace::kNone);
