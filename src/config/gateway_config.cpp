@@ -182,6 +182,7 @@ void read_gatehouse(const ConfigReader& r, GatewayConfig& c) {
   if (g.store_path.empty()) r.fail("gatehouse.store.path", "must not be empty");
   g.workers = positive_int(r, "gatehouse.workers", 0, 0, 256);
   g.access_log = r.get_bool("gatehouse.access_log").value_or(true);
+  g.forward_client_cert = r.get_bool("gatehouse.forward_client_cert").value_or(false);
   auto mb = r.get_int("gatehouse.max_body_bytes");
   if (mb) {
     if (*mb < 0) r.fail("gatehouse.max_body_bytes", "must not be negative");

@@ -72,6 +72,9 @@ struct GatehouseOptions {
   std::string store_path = "./gatehouse.db";
   int workers = 0;  // 0 = one per core
   bool access_log = true;
+  // RFC 9440: the client certificate verified by an mTLS API goes to its upstream as
+  // Client-Cert / Client-Cert-Chain (those headers from clients are always removed).
+  bool forward_client_cert = false;
   int64_t max_body_bytes = 64LL << 20;  // default request body limit (413 above it)
   int max_request_line = 8192;          // 414 above it
   int max_header_bytes = 32768;         // 431 above it

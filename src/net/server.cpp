@@ -1752,6 +1752,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       has_xff = true;
       continue;
     }
+    // Only the gateway speaks for the client's certificate (RFC 9440).
+    if (iequals(h.name, "client-cert") || iequals(h.name, "client-cert-chain")) continue;
     if (strip) {
       // The credential never reaches the upstream, wherever it was sent.
       if (spec.token.use_header && iequals(h.name, spec.token.header_name)) continue;
@@ -1781,6 +1783,15 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   if (head.size() != xff_start) head += ", ";
   head += c.remote_ip;
   head += "\r\n";
+  if (cfg.gatehouse.forward_client_cert && spec.use_mutual_tls_auth) {
+    // Verified against the API's allow list before the request got here.
+    auto leaf = tls::rfc9440_cert(c.stream.ssl());
+    if (!leaf.empty()) {
+      head += "Client-Cert: " + leaf + "\r\n";
+      auto chain = tls::rfc9440_chain(c.stream.ssl());
+      if (!chain.empty()) head += "Client-Cert-Chain: " + chain + "\r\n";
+    }
+  }
   if (req.body == http::BodyKind::kLength) {
     head += "Content-Length: ";
     append_decimal(head, req.content_length);

@@ -1,5 +1,6 @@
 #include "tls/client_auth.h"
 
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 #include "core/util.h"
@@ -45,6 +46,37 @@ ClientCertAllow::Verdict ClientCertAllow::check(SSL* ssl, std::string* leaf_hex)
             X509_verify_cert(ctx) == 1;
   X509_STORE_CTX_free(ctx);
   return ok ? Verdict::kAllowed : Verdict::kNotAllowed;
+}
+
+namespace {
+std::string sf_binary(X509* c) {
+  int len = i2d_X509(c, nullptr);
+  if (len <= 0) return {};
+  std::string der(static_cast<size_t>(len), '\0');
+  auto* p = reinterpret_cast<unsigned char*>(der.data());
+  i2d_X509(c, &p);
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                          reinterpret_cast<const unsigned char*>(der.data()),
+                          static_cast<int>(der.size()));
+  b64.resize(static_cast<size_t>(n));
+  return ":" + b64 + ":";
+}
+}  // namespace
+
+std::string rfc9440_cert(SSL* ssl) {
+  X509* peer = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  return peer ? sf_binary(peer) : std::string();
+}
+
+std::string rfc9440_chain(SSL* ssl) {
+  STACK_OF(X509)* chain = ssl ? SSL_get_peer_cert_chain(ssl) : nullptr;
+  std::string out;
+  for (int i = 0; chain && i < sk_X509_num(chain); ++i) {
+    if (!out.empty()) out += ", ";
+    out += sf_binary(sk_X509_value(chain, i));
+  }
+  return out;
 }
 
 bool ClientCertDemand::wants(const char* sni) const {

@@ -36,6 +36,12 @@ class ClientCertAllow {
   X509_STORE* cas_ = nullptr;  // owned; null when the list holds no CA certificate
 };
 
+// RFC 9440 header values of the client certificate on `ssl`: Client-Cert (the leaf, as a
+// structured-field byte sequence) and Client-Cert-Chain (the other certificates the client sent);
+// empty when there is none.
+std::string rfc9440_cert(SSL* ssl);
+std::string rfc9440_chain(SSL* ssl);
+
 // Which TLS server names ask for a client certificate (any name when an mTLS API has no
 // custom domain), and the CA names to announce.
 struct ClientCertDemand {

@@ -293,3 +293,52 @@ def test_control_api_mtls_needs_certificates(gateway_factory, certs):
     gw.start(wait=False)
     assert gw.proc.wait(timeout=10) != 0
     assert "security.certificates.control_api" in gw.logs()
+
+
+def test_verified_client_certificate_forwarded_upstream(gateway_factory, origin, certs):
+    """RFC 9440: with gatehouse.forward_client_cert the upstream of an mTLS API gets the verified
+    certificate as Client-Cert (and the rest of the chain the client sent as
+    Client-Cert-Chain); Client-Cert headers sent by clients never pass, option on or off."""
+    import base64
+
+    def headers_seen():
+        return {k.lower(): v for k, v in origin.requests[-1]["headers"]}
+
+    def send(port, path, cert):
+        s = connect(port, None, cert)
+        try:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nClient-Cert: :Zm9yZ2Vk:\r\n"
+                      f"Client-Cert-Chain: :Zm9yZ2Vk:\r\nConnection: close\r\n\r\n".encode())
+            buf = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+            return parse_one_response(buf, until_close=True)[0]
+        finally:
+            s.close()
+
+    leaf_der = x509.load_pem_x509_certificate(open(certs["ok"][0], "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    int_der = x509.load_pem_x509_certificate(open(certs["int"], "rb").read()).public_bytes(
+        serialization.Encoding.DER)
+    apis = [mtls_api("m", "/m/", origin.url, [certs["ok"][0]]),
+            keyless_api("open", "/open/", origin.url)]
+    tls_conf = {"use_ssl": True, "ssl_certificates": [certs["server"][3]]}
+    gw = gateway_factory(conf={"http_server_options": tls_conf,
+                               "gatehouse": {"forward_client_cert": True}}, apis=apis)
+    # The client sends its chain (leaf + intermediate).
+    assert send(gw.port, "/m/", (certs["ok"][2], certs["ok"][1])).status == 200
+    h = headers_seen()
+    assert h["client-cert"] == ":" + base64.b64encode(leaf_der).decode() + ":"
+    assert h["client-cert-chain"] == ":" + base64.b64encode(int_der).decode() + ":"
+    # Not an mTLS API: nothing verified, nothing forwarded; the forged headers are gone.
+    assert send(gw.port, "/open/", (certs["ok"][0], certs["ok"][1])).status == 200
+    h = headers_seen()
+    assert "client-cert" not in h and "client-cert-chain" not in h
+    # Option off: never forwarded, forged headers still removed.
+    gw2 = gateway_factory(conf={"http_server_options": tls_conf}, apis=apis)
+    assert send(gw2.port, "/m/", (certs["ok"][0], certs["ok"][1])).status == 200
+    h = headers_seen()
+    assert "client-cert" not in h and "client-cert-chain" not in h
