@@ -475,6 +475,16 @@ def raw_request(port, data: bytes, timeout=3.0, tls_ctx=None, server_hostname=No
         s.close()
 
 
+def read_to_close(sock) -> bytes:
+    """Everything a socket delivers until the peer closes it."""
+    buf = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return buf
+        buf += b
+
+
 def status_of(raw: bytes) -> int:
     line = raw.split(b"\r\n", 1)[0]
     parts = line.split(b" ")

@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from conftest import Pki, keyless_api, parse_one_response
+from conftest import Pki, keyless_api, parse_one_response, read_to_close
 
 REQUIRED = {"error": "Client TLS certificate is required"}
 EXPIRED = {"error": "Certificate has expired"}
@@ -243,12 +243,7 @@ def control_call(port, cert=None, secret="test-secret-0123456789"):
         s = connect(port, None, cert)
         h = f"X-Tyk-Authorization: {secret}\r\n" if secret else ""
         s.sendall(f"GET /tyk/apis HTTP/1.1\r\nHost: x\r\n{h}Connection: close\r\n\r\n".encode())
-        buf = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            buf += b
+        buf = read_to_close(s)
         s.close()
     except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
         return None
@@ -309,12 +304,7 @@ def test_verified_client_certificate_forwarded_upstream(gateway_factory, origin,
         try:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nClient-Cert: :Zm9yZ2Vk:\r\n"
                       f"Client-Cert-Chain: :Zm9yZ2Vk:\r\nConnection: close\r\n\r\n".encode())
-            buf = b""
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                buf += b
+            buf = read_to_close(s)
             return parse_one_response(buf, until_close=True)[0]
         finally:
             s.close()

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import SECRET, keyless_api, parse_one_response
+from conftest import SECRET, keyless_api, parse_one_response, read_to_close
 
 ORG = "default"
 DISALLOWED = {"error": "Access to this API has been disallowed"}
@@ -301,12 +301,7 @@ def raw_get(gw, path: bytes, token: str, method=b"GET"):
     s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
     try:
         s.sendall(req)
-        buf = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            buf += b
+        buf = read_to_close(s)
     finally:
         s.close()
     return parse_one_response(buf, until_close=True)[0]
