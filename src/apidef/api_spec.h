@@ -71,6 +71,7 @@ struct ApiSpec {
   Transport transport;
   int64_t global_rate = 0;  // global_rate_limit (Classic) / upstream.rateLimit (OAS)
   double global_per = 0;
+  std::string global_limit_key;     // the API-wide limiter's counter name, made at load time
   bool disable_rate_limit = false;  // key rate limits and the API-wide one are not applied
   bool disable_quota = false;       // quotas are not applied
   boost::json::value definition;    // the document as loaded (Classic or OAS)

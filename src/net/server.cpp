@@ -1575,8 +1575,8 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
   }
   // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
   if (spec->global_rate > 0 && spec->global_per > 0 && !spec->disable_rate_limit) {
-    auto r = gw.limiter.rate_take("apilimiter-" + spec->org_id + spec->api_id, spec->global_rate,
-                                  spec->global_per, Clock::now());
+    auto r = gw.limiter.rate_take(spec->global_limit_key, spec->global_rate, spec->global_per,
+                                  Clock::now());
     if (!r.allowed) {
       ex.error = "API Rate Limit Exceeded";
       co_return co_await respond(c, req, http::error_response(429, "API Rate Limit Exceeded"), ex,

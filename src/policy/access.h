@@ -32,11 +32,15 @@ struct ApiAccess {
 
 struct Access {
   Limit session_limit;  // the session's top-level fields
-  std::unordered_map<std::string, ApiAccess> apis;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, ApiAccess, NameHash, std::equal_to<>> apis;
   // The limit and counter scope for `api_id`: the API's own limit when the session holds one
   // (per-API limits or several ACL policies), else the session's.
   const ApiAccess* api(std::string_view api_id) const {
-    auto it = apis.find(std::string(api_id));
+    auto it = apis.find(api_id);
     return it == apis.end() ? nullptr : &it->second;
   }
 };

@@ -31,6 +31,7 @@ std::shared_ptr<Snapshot> build_snapshot(const std::string& app_path, bool custo
         problems->push_back(l.file + ": duplicate api_id " + l.spec.api_id + ", skipped");
       continue;
     }
+    l.spec.global_limit_key = "apilimiter-" + l.spec.org_id + l.spec.api_id;
     auto spec = std::make_shared<const apidef::ApiSpec>(std::move(l.spec));
     snap->apis.push_back(spec);
     if (spec->active) active.push_back(spec);

@@ -77,9 +77,12 @@ Result<PemBundle> parse_blocks(std::string_view pem, std::vector<std::string>* s
   return out;
 }
 
-std::string derive_key(std::string_view secret) {
-  // A key of its own for this purpose, whatever else the secret is used for.
-  return std::string("gatehouse certificate keys\n") + std::string(secret);
+// The AES-256 key for sealing: a key of its own for this purpose, whatever else the secret is
+// used for.
+void derive_key(std::string_view secret, unsigned char (&key)[32]) {
+  std::string material = std::string("gatehouse certificate keys\n") + std::string(secret);
+  SHA256(reinterpret_cast<const unsigned char*>(material.data()), material.size(), key);
+  OPENSSL_cleanse(material.data(), material.size());
 }
 
 int64_t asn1_unix(const ASN1_TIME* t) {
@@ -161,9 +164,8 @@ std::string seal(const PemBundle& b, std::string_view secret) {
   // The key as PKCS#8 DER, sealed with AES-256-GCM: nonce (12) | ciphertext | tag (16).
   unsigned char* der = nullptr;
   int der_len = i2d_PrivateKey(b.private_keys.front().get(), &der);
-  std::string key_material = derive_key(secret);
   unsigned char key[32];
-  SHA256(reinterpret_cast<const unsigned char*>(key_material.data()), key_material.size(), key);
+  derive_key(secret, key);
   unsigned char nonce[12];
   RAND_bytes(nonce, sizeof nonce);
   std::string sealed(reinterpret_cast<char*>(nonce), sizeof nonce);
@@ -198,9 +200,8 @@ Result<PemBundle> unseal(std::string_view stored, std::string_view secret) {
   if (sealed.empty()) return r;
   const std::string& s = sealed.front();
   if (s.size() < 12 + 16 + 1) return Error{"sealed private key is truncated"};
-  std::string key_material = derive_key(secret);
   unsigned char key[32];
-  SHA256(reinterpret_cast<const unsigned char*>(key_material.data()), key_material.size(), key);
+  derive_key(secret, key);
   const auto* nonce = reinterpret_cast<const unsigned char*>(s.data());
   const auto* ct = nonce + 12;
   int ct_len = static_cast<int>(s.size() - 12 - 16);
