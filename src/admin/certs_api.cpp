@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "admin/keys_api.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "store/keyspace.h"
@@ -149,6 +150,10 @@ awaitable<AdminResult> CertsApi::handle(const AdminRequest& req) {
     (void)org;
     std::string cid(id);
     co_await store_.del(store::cert_key(cid));
+    // Keys authenticated by this certificate stop working at once, here and on every gateway
+    // sharing the store (their workers remember which certificates are present).
+    key_epoch().fetch_add(1, std::memory_order_acq_rel);
+    co_await store_.announce_key_change();
     log::info("certificate removed", {{"cert_id", cid}});
     json::object o;
     o["status"] = "ok";

@@ -219,6 +219,17 @@ awaitable<std::string> KeysApi::find(const AdminRequest& req, const std::string&
   co_return std::string();
 }
 
+awaitable<std::string> KeysApi::check_bindings(const std::vector<std::string>& ids,
+                                               const std::string& org) {
+  for (const auto& id : ids) {
+    if (!org.empty() && id.rfind(org, 0) != 0) co_return "invalid certificate ID: " + id;
+  }
+  for (const auto& id : ids) {
+    if (!co_await store_.get(store::cert_key(id))) co_return "certificate not found: " + id;
+  }
+  co_return std::string();
+}
+
 awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string custom_id,
                                        bool require_rights) {
   AdminResult failure;
@@ -234,6 +245,23 @@ awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string cust
   }
   auto& raw = session->raw;
   auto now = now_s();
+  std::string token;
+  if (!session->certificate.empty()) {
+    // Certificate auth: the key is found from the certificate a client presents, so its token
+    // is made from the certificate's id (as Tyk does) unless a custom id was given.
+    if (!co_await store_.get(store::cert_key(session->certificate)))
+      co_return err(400, "Key must be used with an existent certificate");
+    if (custom_id.empty()) {
+      std::string_view cert(session->certificate);
+      if (cert.rfind(session->org_id, 0) == 0) cert.remove_prefix(session->org_id.size());
+      token = auth::generate_token(session->org_id, cert, cfg_.hash_key_function);
+      if (co_await store_.get(store::apikey_key(auth::storage_id(token, hashing_))))
+        co_return err(500,
+                      "Failed to create key - Key with given certificate already found:" + token);
+    }
+  }
+  if (auto bad = co_await check_bindings(session->mtls_bindings, session->org_id); !bad.empty())
+    co_return err(400, bad);
   if (!policy::policy_ids(raw).empty()) {
     // As in Tyk: the key is stored with its policies applied, and they are applied again on
     // every request, so a policy changed later still governs the key.
@@ -260,7 +288,8 @@ awaitable<AdminResult> KeysApi::create(const AdminRequest& req, std::string cust
                     "Failed to create key, keys must have at least one Access Rights record set.");
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   }
-  std::string token = auth::generate_token(session->org_id, custom_id, cfg_.hash_key_function);
+  if (token.empty())
+    token = auth::generate_token(session->org_id, custom_id, cfg_.hash_key_function);
   std::string sid = auth::storage_id(token, hashing_);
   raw["last_updated"] = std::to_string(now);
   raw["date_created"] = log::now_rfc3339();
@@ -332,6 +361,31 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
   auto sid = co_await find(req, id, &old_value);
   if (sid.empty()) co_return err(404, "Key is not found");
   auto& raw = session->raw;
+  boost::system::error_code ec;
+  auto old = json::parse(old_value, ec);
+  const bool have_old = !ec && old.is_object();
+  std::optional<auth::Session> before;
+  if (have_old) {
+    if (auto parsed = auth::parse_session(old)) before = std::move(parsed.value());
+  }
+  if (before && session->certificate != before->certificate) {
+    // As in Tyk: a certificate-auth key keeps a certificate, and only one in the store.
+    if (session->certificate.empty())
+      co_return err(400, "Key cannot be used without a certificate");
+    if (!co_await store_.get(store::cert_key(session->certificate)))
+      co_return err(400, "Key must be used with an existent certificate");
+  }
+  {
+    // Only the bindings this update adds are checked (as in Tyk).
+    std::vector<std::string> added;
+    for (const auto& b : session->mtls_bindings) {
+      if (!before || std::find(before->mtls_bindings.begin(), before->mtls_bindings.end(), b) ==
+                         before->mtls_bindings.end())
+        added.push_back(b);
+    }
+    if (auto bad = co_await check_bindings(added, session->org_id); !bad.empty())
+      co_return err(400, bad);
+  }
   if (!policy::policy_ids(raw).empty()) {
     auto snap = snapshots_.get();
     policy::PolicySet none;
@@ -343,9 +397,7 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
   if (session->api_ids.empty() && !cfg_.allow_master_keys)
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   bool suppress = query_param(req.query, "suppress_reset") == "1";
-  boost::system::error_code ec;
-  auto old = json::parse(old_value, ec);
-  if (!ec && old.is_object()) {
+  if (have_old) {
     const auto& oo = old.as_object();
     if (auto it = oo.find("date_created"); it != oo.end()) raw["date_created"] = it->value();
     if (suppress) {
@@ -359,7 +411,7 @@ awaitable<AdminResult> KeysApi::update(const AdminRequest& req, const std::strin
     co_return err(500, "Failed to create key, ensure security settings are correct.");
   if (!suppress) {
     co_await reset_counters(sid, raw);
-    if (!ec && old.is_object()) co_await reset_counters(sid, old.as_object());
+    if (have_old) co_await reset_counters(sid, old.as_object());
   }
   key_epoch().fetch_add(1, std::memory_order_acq_rel);
   co_await store_.announce_key_change();  // other gateways drop their cached copies

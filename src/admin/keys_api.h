@@ -43,6 +43,10 @@ class KeysApi {
   // Starts every rate and quota counter of the key afresh (in memory and in the store).
   boost::asio::awaitable<void> reset_counters(const std::string& sid,
                                               const boost::json::object& session);
+  // Tyk's checks of mtls_static_certificate_bindings: every id belongs to the key's org and
+  // names a certificate in the store. The error message, or "" when they pass.
+  boost::asio::awaitable<std::string> check_bindings(const std::vector<std::string>& ids,
+                                                     const std::string& org);
   // Quota used so far under `name` (memory first, then the store).
   boost::asio::awaitable<int64_t> quota_used(const std::string& name);
   // The storage id under which `id` (a token, a custom id or, with hashed=true, a hash) is

@@ -353,6 +353,7 @@ Result<ApiSpec> load_oas(const json::value& doc) {
         s.strip_auth_data = boolean(av, "stripAuthorizationData");
         int n = 0;
         AuthKind k = AuthKind::kAuthToken;
+        bool cert_auth = false;
         const json::object* comp = nullptr;
         const json::value* components = child(doc, "components");
         if (components) {
@@ -377,8 +378,9 @@ Result<ApiSpec> load_oas(const json::value& doc) {
             auto scheme = to_lower(str(*def, "scheme"));
             AuthKind kind;
             if (type == "apiKey") {
-              kind = boolean(kv.value(), "enableClientCertificate") ? AuthKind::kMulti
-                                                                    : AuthKind::kAuthToken;
+              // Tyk's legacy spelling of certificate auth on the token scheme.
+              if (boolean(kv.value(), "enableClientCertificate")) cert_auth = true;
+              kind = AuthKind::kAuthToken;
               auto in = str(*def, "in");
               auto name = str(*def, "name");
               s.token.use_header = in == "header";
@@ -414,9 +416,16 @@ Result<ApiSpec> load_oas(const json::value& doc) {
           }
         }
         if (const auto* ca = obj(av, "certificateAuth")) {
-          if (boolean(json::value(*ca), "enabled")) {
-            ++n;
+          if (boolean(json::value(*ca), "enabled")) cert_auth = true;
+        }
+        if (cert_auth) {
+          // Certificate auth is the token method finding the key by the client's certificate
+          // (auth_configs.authToken.use_certificate): it replaces the token scheme.
+          if (n == 0 || (n == 1 && k == AuthKind::kAuthToken)) {
+            n = 1;
             k = AuthKind::kCertificate;
+          } else {
+            ++n;
           }
         }
         if (const auto* hm = obj(av, "hmac")) {

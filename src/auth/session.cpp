@@ -50,6 +50,12 @@ Result<Session> parse_session(const json::value& v) {
     return bad("meta_data", "an object");
   if (auto it = s.raw.find("org_id"); it != s.raw.end() && it->value().is_string())
     s.org_id = std::string(it->value().as_string());
+  if (auto it = s.raw.find("certificate"); it != s.raw.end() && it->value().is_string())
+    s.certificate = std::string(it->value().as_string());
+  if (auto it = s.raw.find("mtls_static_certificate_bindings");
+      it != s.raw.end() && it->value().is_array()) {
+    for (const auto& e : it->value().as_array()) s.mtls_bindings.emplace_back(e.as_string());
+  }
   if (auto it = s.raw.find("expires"); it != s.raw.end() && it->value().is_number())
     s.expires = static_cast<int64_t>(it->value().to_number<double>());
   if (auto it = s.raw.find("is_inactive"); it != s.raw.end() && it->value().is_bool())

@@ -139,6 +139,11 @@ void read_security(const ConfigReader& r, GatewayConfig& c,
   s.control_api_use_mutual_tls = r.get_bool("security.control_api_use_mutual_tls").value_or(false);
   s.allow_unsafe_dynamic_mtls_token =
       r.get_bool("security.allow_unsafe_dynamic_mtls_token").value_or(false);
+  if (s.allow_unsafe_dynamic_mtls_token)
+    c.warnings.push_back(
+        "security.allow_unsafe_dynamic_mtls_token is on: certificate-auth APIs accept the key's "
+        "token without the certificate, and that token can be built by anyone who knows the "
+        "certificate (no proof of its private key)");
   s.pinned_public_keys = r.get_string_map("security.pinned_public_keys")
                              .value_or(std::map<std::string, std::string>{});
   s.certificates_apis =

@@ -446,6 +446,12 @@ struct ClientConn {
   http::RequestHead req;
   http::ResponseHead resp;
   std::string path, head, out, pool_key;
+  // The client certificate, judged once per connection (it cannot change on it): its SHA-256,
+  // and the allow list it was last judged against with the verdict. The list is held so that
+  // the verdict cannot be taken for another list made later at the same address.
+  std::string peer_hex;
+  std::shared_ptr<const tls::ClientCertAllow> judged_by;
+  bool judged_allowed = false;
 
   // Gives back what one large request made a scratch string grow to.
   static void trim_scratch(std::string& s) {
@@ -597,16 +603,29 @@ class Worker {
   // status and Tyk's message. check_token_now decides without suspending (no coroutine frame)
   // when everything it needs is in memory, and returns false, having counted nothing, when it
   // needs the store; check_token then decides with the same checks in the same order.
-  bool check_token_now(const http::RequestHead& req, const apidef::ApiSpec& spec,
+  bool check_token_now(ClientConn& c, const http::RequestHead& req, const apidef::ApiSpec& spec,
                        const proxy::Snapshot& snap, Exchange& ex, Denial& out);
-  awaitable<Denial> check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
-                                const proxy::Snapshot& snap, Exchange& ex);
+  awaitable<Denial> check_token(ClientConn& c, const http::RequestHead& req,
+                                const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
+                                Exchange& ex);
+  // Certificate auth (use_certificate / certificateAuth): the key is the one made for the
+  // certificate the client presented in the handshake.
+  awaitable<Denial> check_certificate_auth(ClientConn& c, const http::RequestHead& req,
+                                           const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
+                                           Exchange& ex);
+  // Whether the store holds certificate `id` (remembered per worker until a key or
+  // certificate change).
+  awaitable<bool> cert_in_store(const std::string& id);
+  // An mTLS API on a custom domain is reached only through a handshake made for that domain.
+  static bool sni_matches(ClientConn& c, const http::RequestHead& req, const apidef::ApiSpec& spec);
   // What refuses a request before its key is looked up (no token, store down).
   Denial before_key(auth::TokenPlace place);
   // The checks of a looked-up key (nullptr: none found), in Tyk's order: unknown or unusable,
   // inactive, expired, access rights, allow list. Sets `api` to the key's access to this API.
-  Denial check_key(const KeyView* key, const http::RequestHead& req, const apidef::ApiSpec& spec,
-                   const policy::ApiAccess*& api) const;
+  // With static mTLS, a key bound to certificates (mtls_static_certificate_bindings) is
+  // admitted only on a connection that presented one of them.
+  Denial check_key(ClientConn& c, const KeyView* key, const http::RequestHead& req,
+                   const apidef::ApiSpec& spec, const policy::ApiAccess*& api) const;
 
   struct CachedSession {
     std::shared_ptr<const auth::Session> session;  // as stored
@@ -675,7 +694,8 @@ class Worker {
   tcp::resolver resolver;
   asio::steady_timer housekeeping;
   std::unordered_set<ClientConn*> idle;
-  std::unordered_map<std::string, CachedSession> sessions;  // storage id -> session
+  std::unordered_map<std::string, CachedSession> sessions;   // storage id -> session
+  std::unordered_map<std::string, uint64_t> certs_present_;  // certificate id -> key epoch
   // Scratch of the in-memory key check (hashes and counter names, never a token).
   std::string storage_id_, rate_name_, quota_name_;
   size_t connections = 0;
@@ -765,6 +785,15 @@ void Gateway::reload_now() {
       demand->ca_names_from.emplace_back(c.get());
     }
     snap->client_allow[api->api_id] = std::move(allow);
+    if (api->domain.empty()) {
+      demand->any_host = true;
+    } else {
+      demand->hosts.push_back(api->domain);
+    }
+  }
+  // Certificate-auth APIs ask for a certificate (any: the key made for it is the allow list).
+  for (const auto& api : snap->apis) {
+    if (api->auth != apidef::AuthKind::kCertificate || !api->active) continue;
     if (api->domain.empty()) {
       demand->any_host = true;
     } else {
@@ -1283,11 +1312,32 @@ Denial Worker::before_key(auth::TokenPlace place) {
   return Denial{};
 }
 
-Denial Worker::check_key(const KeyView* key, const http::RequestHead& req,
+Denial Worker::check_key(ClientConn& c, const KeyView* key, const http::RequestHead& req,
                          const apidef::ApiSpec& spec, const policy::ApiAccess*& api) const {
   // A key whose policies do not apply is refused as an unknown one, as in Tyk.
   if (!key || !key->valid) return Denial{{403, "Access to this API has been disallowed"}};
   const auto& session = key->session;
+  if (spec.use_mutual_tls_auth && !session.mtls_bindings.empty()) {
+    // Token-certificate binding. The static allow list has already admitted the certificate.
+    SSL* ssl = c.stream.ssl();
+    X509* leaf = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+    if (!leaf) return Denial{{401, "Access to this API has been disallowed"}};
+    if (c.peer_hex.empty()) c.peer_hex = tls::cert_der_sha256(leaf);
+    bool bound = false;
+    for (const auto& b : session.mtls_bindings) {
+      if (b.size() == spec.org_id.size() + c.peer_hex.size() &&
+          b.compare(0, spec.org_id.size(), spec.org_id) == 0 &&
+          b.compare(spec.org_id.size(), std::string::npos, c.peer_hex) == 0) {
+        bound = true;
+        break;
+      }
+    }
+    if (!bound) {
+      log::warn("key presented with a certificate it is not bound to",
+                {{"api_id", spec.api_id}, {"certificate_sha256", c.peer_hex}});
+      return Denial{{401, "Access to this API has been disallowed"}};
+    }
+  }
   // Tyk checks an inactive key before an expired one.
   if (session.is_inactive) return Denial{{403, "Key is inactive, please renew"}};
   if (session.expired(unix_now())) return Denial{{401, "Key has expired, please renew"}};
@@ -1317,8 +1367,9 @@ Denial Worker::check_key(const KeyView* key, const http::RequestHead& req,
   return Denial{};
 }
 
-bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec& spec,
-                             const proxy::Snapshot& snap, Exchange& ex, Denial& out) {
+bool Worker::check_token_now(ClientConn& c, const http::RequestHead& req,
+                             const apidef::ApiSpec& spec, const proxy::Snapshot& snap, Exchange& ex,
+                             Denial& out) {
   std::string_view token;
   std::string decoded;  // only a query parameter is copied
   out = before_key(auth::find_token(req, spec.token, token, decoded));
@@ -1334,13 +1385,14 @@ bool Worker::check_token_now(const http::RequestHead& req, const apidef::ApiSpec
   // The view stays in the cache for the rest of this call: nothing here suspends.
   const KeyView& key = **view;
   const policy::ApiAccess* api = nullptr;
-  out = check_key(&key, req, spec, api);
+  out = check_key(c, &key, req, spec, api);
   if (out) return true;
   return limits_now(key, api, spec, ex, out);
 }
 
-awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef::ApiSpec& spec,
-                                      const proxy::Snapshot& snap, Exchange& ex) {
+awaitable<Denial> Worker::check_token(ClientConn& c, const http::RequestHead& req,
+                                      const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
+                                      Exchange& ex) {
   auto found = auth::find_token(req, spec.token);
   if (auto denied = before_key(found.place)) co_return denied;
   // Unknown tokens, tokens of any length and known ones all take this same path: hash, look up.
@@ -1351,7 +1403,69 @@ awaitable<Denial> Worker::check_token(const http::RequestHead& req, const apidef
     if (key) break;
   }
   const policy::ApiAccess* api = nullptr;
-  if (auto denied = check_key(key.get(), req, spec, api)) co_return denied;
+  if (auto denied = check_key(c, key.get(), req, spec, api)) co_return denied;
+  auto limited = co_await check_limits(*key, api, spec, ex);
+  co_return limited;
+}
+
+awaitable<bool> Worker::cert_in_store(const std::string& id) {
+  uint64_t epoch = admin::key_epoch().load(std::memory_order_acquire);
+  if (auto it = certs_present_.find(id); it != certs_present_.end()) {
+    if (it->second == epoch) co_return true;
+    certs_present_.erase(it);
+  }
+  if (!co_await gw.store->get(store::cert_key(id))) co_return false;
+  if (certs_present_.size() > kSessionCacheSize) certs_present_.clear();
+  certs_present_[id] = epoch;
+  co_return true;
+}
+
+awaitable<Denial> Worker::check_certificate_auth(ClientConn& c, const http::RequestHead& req,
+                                                 const apidef::ApiSpec& spec,
+                                                 const proxy::Snapshot& snap, Exchange& ex) {
+  SSL* ssl = c.stream.ssl();
+  X509* leaf = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
+  if (leaf && !tls::within_validity(leaf)) co_return Denial{{403, "Certificate has expired"}};
+  std::shared_ptr<const KeyView> key;
+  if (leaf) {
+    if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
+    if (c.peer_hex.empty()) c.peer_hex = tls::cert_der_sha256(leaf);
+    // The key made for this certificate (POST /tyk/keys/create with "certificate"), else one
+    // stored under the certificate id itself.
+    std::string token = auth::generate_token(spec.org_id, c.peer_hex, gw.cfg.hash_key_function);
+    std::string cert_id = spec.org_id + c.peer_hex;
+    for (const std::string* t : {&token, &cert_id}) {
+      for (const auto& sid :
+           auth::lookup_ids(*t, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
+        key = co_await session_for(sid, snap, spec);
+        if (key) break;
+      }
+      if (key) break;
+    }
+    if (!key) co_return Denial{{401, "Access to this API has been disallowed"}};
+    // The certificate must still be in the store: deleting it revokes the key.
+    if (!co_await cert_in_store(cert_id))
+      co_return Denial{{403, "Access to this API has been disallowed"}};
+  } else if (!gw.cfg.security.allow_unsafe_dynamic_mtls_token) {
+    co_return Denial{{401, "Client certificate required"}};
+  } else {
+    // security.allow_unsafe_dynamic_mtls_token: the key's token alone (warned at start).
+    auto found = auth::find_token(req, spec.token);
+    if (found.place == auth::TokenPlace::kNone)
+      co_return Denial{{401, "Client certificate required"}};
+    if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
+    for (const auto& sid :
+         auth::lookup_ids(found.token, spec.org_id, gw.cfg.hash_key_function, gw.hashing)) {
+      key = co_await session_for(sid, snap, spec);
+      if (key) break;
+    }
+    if (!key) co_return Denial{{403, "Access to this API has been disallowed"}};
+    if (key->valid && !key->session.certificate.empty() &&
+        !co_await cert_in_store(key->session.certificate))
+      co_return Denial{{403, "Access to this API has been disallowed"}};
+  }
+  const policy::ApiAccess* api = nullptr;
+  if (auto denied = check_key(c, key.get(), req, spec, api)) co_return denied;
   auto limited = co_await check_limits(*key, api, spec, ex);
   co_return limited;
 }
@@ -1491,6 +1605,13 @@ awaitable<void> Gateway::flush_quotas() {
                {{"count", static_cast<unsigned long>(dirty.size())}});
 }
 
+bool Worker::sni_matches(ClientConn& c, const http::RequestHead& req, const apidef::ApiSpec& spec) {
+  if (spec.domain.empty()) return true;
+  SSL* ssl = c.stream.ssl();
+  const char* sni = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
+  return sni && iequals(sni, proxy::host_only(req.host));
+}
+
 std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn& c,
                                                                      const http::RequestHead& req,
                                                                      const apidef::ApiSpec& spec,
@@ -1500,26 +1621,20 @@ std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn&
   if (!ssl) return Refusal{{403, "TLS not enabled"}};
   // An mTLS API on its own domain is reached only through a handshake made for that domain:
   // a connection set up for another name (or none) cannot carry requests to it.
-  if (!spec.domain.empty()) {
-    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!sni || !iequals(sni, proxy::host_only(req.host)))
-      return Refusal{{421, "Misdirected Request"}};
-  }
+  if (!sni_matches(c, req, spec)) return Refusal{{421, "Misdirected Request"}};
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (!leaf) return Refusal{{403, "Client TLS certificate is required"}};
+  if (!tls::within_validity(leaf)) return Refusal{{403, "Certificate has expired"}};
+  if (c.peer_hex.empty()) c.peer_hex = tls::cert_der_sha256(leaf);
   auto it = snap.client_allow.find(spec.api_id);
-  std::string hex;
-  auto verdict = it == snap.client_allow.end() ? tls::ClientCertAllow::Verdict::kNotAllowed
-                                               : it->second->check(ssl, &hex);
-  switch (verdict) {
-    case tls::ClientCertAllow::Verdict::kAllowed:
-      return Refusal{};
-    case tls::ClientCertAllow::Verdict::kMissing:
-      return Refusal{{403, "Client TLS certificate is required"}};
-    case tls::ClientCertAllow::Verdict::kExpired:
-      return Refusal{{403, "Certificate has expired"}};
-    case tls::ClientCertAllow::Verdict::kNotAllowed:
-      break;
+  if (it != snap.client_allow.end()) {
+    if (c.judged_by != it->second) {
+      c.judged_allowed = it->second->admits(ssl, leaf, c.peer_hex);
+      c.judged_by = it->second;
+    }
+    if (c.judged_allowed) return Refusal{};
   }
-  return Refusal{{403, "Certificate with SHA256 " + hex + " not allowed"}};
+  return Refusal{{403, "Certificate with SHA256 " + c.peer_hex + " not allowed"}};
 }
 
 awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
@@ -1551,11 +1666,19 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
                                  false);
     }
   }
-  if (spec->auth == apidef::AuthKind::kAuthToken) {
+  if (spec->auth == apidef::AuthKind::kAuthToken || spec->auth == apidef::AuthKind::kCertificate) {
     Denial denied;
-    // Mostly decided in memory; a key or quota not yet in memory takes the coroutine path.
-    if (!check_token_now(req, *spec, *snap, ex, denied))
-      denied = co_await check_token(req, *spec, *snap, ex);
+    if (spec->auth == apidef::AuthKind::kCertificate) {
+      // The certificate of a handshake made for another name does not reach this API.
+      if (!sni_matches(c, req, *spec)) {
+        denied = Denial{{421, "Misdirected Request"}};
+      } else {
+        denied = co_await check_certificate_auth(c, req, *spec, *snap, ex);
+      }
+    } else if (!check_token_now(c, req, *spec, *snap, ex, denied)) {
+      // Mostly decided in memory; a key or quota not yet in memory takes the coroutine path.
+      denied = co_await check_token(c, req, *spec, *snap, ex);
+    }
     if (denied) {
       ex.error = denied->second;
       auto r = http::error_response(denied->first, denied->second);
@@ -1733,7 +1856,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
   head += ' ';
-  const bool strip = spec.strip_auth_data && spec.auth == apidef::AuthKind::kAuthToken;
+  const bool strip = spec.strip_auth_data && (spec.auth == apidef::AuthKind::kAuthToken ||
+                                              spec.auth == apidef::AuthKind::kCertificate);
   if (strip && spec.token.use_param && req.has_query) {
     std::string q = auth::strip_query_param(
         req.query, spec.token.param_name.empty() ? spec.token.header_name : spec.token.param_name);

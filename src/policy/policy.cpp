@@ -55,10 +55,12 @@ Result<Policy> parse_policy(const json::value& v) {
     if (it != o.end() && !it->value().is_bool() && !it->value().is_null())
       return bad(f, "a boolean");
   }
-  if (auto it = o.find("tags"); it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_array()) return bad("tags", "an array of strings");
+  for (const char* f : {"tags", "mtls_static_certificate_bindings"}) {
+    auto it = o.find(f);
+    if (it == o.end() || it->value().is_null()) continue;
+    if (!it->value().is_array()) return bad(f, "an array of strings");
     for (const auto& t : it->value().as_array())
-      if (!t.is_string()) return bad("tags", "an array of strings");
+      if (!t.is_string()) return bad(f, "an array of strings");
   }
   if (auto it = o.find("meta_data");
       it != o.end() && !it->value().is_null() && !it->value().is_object())
@@ -349,13 +351,21 @@ Result<json::object> apply_policies(const json::object& session, const PolicySet
       if (k == api) return &r;
     return nullptr;
   };
-  std::vector<std::string> tags;
-  auto add_tag = [&](const json::value& t) {
-    if (!t.is_string()) return;
-    for (const auto& e : tags)
-      if (e == t.as_string()) return;
-    tags.emplace_back(t.as_string());
+  // Strings united in first-seen order (tags, certificate bindings).
+  auto unite = [](std::vector<std::string>& into) {
+    return [&into](const json::value& t) {
+      if (!t.is_string()) return;
+      if (std::find(into.begin(), into.end(), t.as_string()) == into.end())
+        into.emplace_back(t.as_string());
+    };
   };
+  std::vector<std::string> tags, bindings;
+  auto add_tag = unite(tags);
+  auto add_binding = unite(bindings);
+  if (auto it = session.find("mtls_static_certificate_bindings");
+      it != session.end() && it->value().is_array()) {
+    for (const auto& v : it->value().as_array()) add_binding(v);
+  }
   json::object meta = obj(session, "meta_data") ? *obj(session, "meta_data") : json::object();
   bool inactive = false;
   if (auto it = session.find("is_inactive"); it != session.end() && it->value().is_bool())
@@ -514,6 +524,11 @@ Result<json::object> apply_policies(const json::object& session, const PolicySet
     if (auto t = p->raw.find("tags"); t != p->raw.end() && t->value().is_array()) {
       for (const auto& v : t->value().as_array()) add_tag(v);
     }
+    // Gatehouse goes beyond Tyk here: a policy may bind certificates to the keys it governs.
+    if (auto b = p->raw.find("mtls_static_certificate_bindings");
+        b != p->raw.end() && b->value().is_array()) {
+      for (const auto& v : b->value().as_array()) add_binding(v);
+    }
     if (const auto* m = obj(p->raw, "meta_data")) {
       for (const auto& kv : *m) meta[kv.key()] = kv.value();
     }
@@ -591,6 +606,11 @@ Result<json::object> apply_policies(const json::object& session, const PolicySet
   json::array tag_arr;
   for (const auto& t : tags) tag_arr.emplace_back(t);
   out["tags"] = std::move(tag_arr);
+  if (!bindings.empty()) {
+    json::array arr;
+    for (const auto& b : bindings) arr.emplace_back(b);
+    out["mtls_static_certificate_bindings"] = std::move(arr);
+  }
   out["meta_data"] = std::move(meta);
   out["is_inactive"] = inactive;
   out["hmac_enabled"] = hmac;

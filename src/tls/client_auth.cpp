@@ -29,23 +29,31 @@ ClientCertAllow::~ClientCertAllow() {
   if (cas_) X509_STORE_free(cas_);
 }
 
+bool within_validity(X509* cert) {
+  return X509_cmp_current_time(X509_get0_notAfter(cert)) >= 0 &&
+         X509_cmp_current_time(X509_get0_notBefore(cert)) <= 0;
+}
+
 ClientCertAllow::Verdict ClientCertAllow::check(SSL* ssl, std::string* leaf_hex) const {
   X509* peer = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
   if (!peer) return Verdict::kMissing;
-  if (X509_cmp_current_time(X509_get0_notAfter(peer)) < 0 ||
-      X509_cmp_current_time(X509_get0_notBefore(peer)) > 0)
-    return Verdict::kExpired;
+  if (!within_validity(peer)) return Verdict::kExpired;
   std::string hex = cert_der_sha256(peer);
-  if (leaf_hex) *leaf_hex = hex;
-  if (leaf_sha256_.count(hex)) return Verdict::kAllowed;
-  if (!cas_) return Verdict::kNotAllowed;
+  bool ok = admits(ssl, peer, hex);
+  if (leaf_hex) *leaf_hex = std::move(hex);
+  return ok ? Verdict::kAllowed : Verdict::kNotAllowed;
+}
+
+bool ClientCertAllow::admits(SSL* ssl, X509* peer, const std::string& leaf_hex) const {
+  if (leaf_sha256_.count(leaf_hex)) return true;
+  if (!cas_) return false;
   // Signed (through the chain the client sent) by a listed CA: admitted.
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   bool ok = ctx && X509_STORE_CTX_init(ctx, cas_, peer, SSL_get_peer_cert_chain(ssl)) == 1 &&
             X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1 &&
             X509_verify_cert(ctx) == 1;
   X509_STORE_CTX_free(ctx);
-  return ok ? Verdict::kAllowed : Verdict::kNotAllowed;
+  return ok;
 }
 
 namespace {

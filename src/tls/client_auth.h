@@ -25,6 +25,9 @@ class ClientCertAllow {
   // The certificate the client presented on `ssl` (null: none). `leaf_hex` gets the
   // SHA-256 of its DER (for the refusal message).
   Verdict check(SSL* ssl, std::string* leaf_hex) const;
+  // Whether `peer` (the leaf on `ssl`, whose SHA-256 is `leaf_hex`) is listed or signed by a
+  // listed CA. Its validity period is the caller's to check.
+  bool admits(SSL* ssl, X509* peer, const std::string& leaf_hex) const;
 
   // Names to announce in the CertificateRequest: the listed CAs and the issuers of the listed
   // certificates.
@@ -44,6 +47,9 @@ std::string rfc9440_chain(SSL* ssl);
 
 // Which TLS server names ask for a client certificate (any name when an mTLS API has no
 // custom domain), and the CA names to announce.
+// Whether the certificate is within its validity period now.
+bool within_validity(X509* cert);
+
 struct ClientCertDemand {
   bool any_host = false;
   std::vector<std::string> hosts;      // lower-case

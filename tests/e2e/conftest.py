@@ -99,6 +99,54 @@ class Pki:
         return str(cert), str(key), str(chain), str(combined)
 
 
+def expired_client_cert(pki, key_file, path):
+    """A certificate for the key in `key_file`, signed by the intermediate, expired yesterday.
+    Returns (cert_file, key_file)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    key = serialization.load_pem_private_key(open(key_file, "rb").read(), None)
+    int_cert = x509.load_pem_x509_certificate(pki.int_cert.read_bytes())
+    int_key = serialization.load_pem_private_key(pki.int_key.read_bytes(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    exp = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "old")]))
+           .issuer_name(int_cert.subject).public_key(key.public_key())
+           .serial_number(x509.random_serial_number())
+           .not_valid_before(now - datetime.timedelta(days=30))
+           .not_valid_after(now - datetime.timedelta(days=1))
+           .sign(int_key, hashes.SHA256()))
+    Path(path).write_bytes(exp.public_bytes(serialization.Encoding.PEM))
+    return str(path), str(key_file)
+
+
+def tls_connect(port, sni=None, cert=None):
+    """A TLS connection to the gateway (server not verified), with a client certificate
+    (cert_file, key_file) when given."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert[0], cert[1])
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return ctx.wrap_socket(s, server_hostname=sni)
+
+
+def tls_request(sock, host, path="/", headers=None):
+    """One GET on an open (keep-alive) connection; returns the parsed response."""
+    h = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{h}\r\n".encode())
+    buf = b""
+    while True:
+        got = parse_one_response(buf)
+        if got:
+            return got[0]
+        b = sock.recv(65536)
+        if not b:
+            return parse_one_response(buf, until_close=True)[0]
+        buf += b
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory):
     return Pki(tmp_path_factory.mktemp("pki"))

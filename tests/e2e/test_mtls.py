@@ -5,18 +5,17 @@ one and none; Tyk's 403 messages on a listener shared with the control API; the 
 cross-over refused; a certificate allowed for one API refused by another on the same keep-alive
 connection; CA names announced in the CertificateRequest (or not, with
 skip_client_ca_announcement); allow lists naming certificate store ids."""
-import datetime
 import hashlib
 import json
-import socket
 import ssl
 import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
-from conftest import Pki, keyless_api, parse_one_response, read_to_close
+from conftest import (Pki, expired_client_cert, keyless_api, parse_one_response, read_to_close,
+                      tls_connect, tls_request)
 
 REQUIRED = {"error": "Client TLS certificate is required"}
 EXPIRED = {"error": "Certificate has expired"}
@@ -38,20 +37,7 @@ def certs(tmp_path_factory, pki):
     foreign_pki = Pki(d / "foreign")
     foreign = foreign_pki.leaf("client-foreign", ["client-foreign"], client=True)
     # An expired client certificate from the same intermediate.
-    key = serialization.load_pem_private_key(open(ok[1], "rb").read(), None)
-    int_cert = x509.load_pem_x509_certificate(pki.int_cert.read_bytes())
-    int_key = serialization.load_pem_private_key(pki.int_key.read_bytes(), None)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    exp = (x509.CertificateBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "old")]))
-           .issuer_name(int_cert.subject).public_key(key.public_key())
-           .serial_number(x509.random_serial_number())
-           .not_valid_before(now - datetime.timedelta(days=30))
-           .not_valid_after(now - datetime.timedelta(days=1))
-           .sign(int_key, hashes.SHA256()))
-    exp_file = d / "expired.pem"
-    exp_file.write_bytes(exp.public_bytes(serialization.Encoding.PEM))
-    expired = (str(exp_file), ok[1])
+    expired = expired_client_cert(pki, ok[1], d / "expired.pem")
     return {"server": server, "ok": ok, "other": other, "foreign": foreign, "expired": expired,
             "int": str(pki.int_cert), "root": str(pki.ca)}
 
@@ -79,27 +65,8 @@ def mgw(gateway_factory, origin, certs):
     return make
 
 
-def connect(port, sni=None, cert=None):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if cert:
-        ctx.load_cert_chain(cert[0], cert[1])
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return ctx.wrap_socket(s, server_hostname=sni)
-
-
-def request(sock, host, path="/"):
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-    buf = b""
-    while True:
-        got = parse_one_response(buf)
-        if got:
-            return got[0]
-        b = sock.recv(65536)
-        if not b:
-            return parse_one_response(buf, until_close=True)[0]
-        buf += b
+connect = tls_connect
+request = tls_request
 
 
 def one(port, sni, host, path="/", cert=None):

@@ -88,3 +88,32 @@ TEST(ApiLoader, ApiIds) {
   EXPECT_FALSE(valid_api_id("a/b"));
   EXPECT_FALSE(valid_api_id("a%2Fb"));
 }
+
+TEST(ApiLoader, CertificateAuthInEverySpelling) {
+  // Classic: use_certificate on the token method.
+  auto s = load_classic(json::parse(R"({"api_id":"a","use_standard_auth":true,
+    "auth_configs":{"authToken":{"use_certificate":true}},
+    "proxy":{"listen_path":"/a","target_url":"http://h"}})"));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->auth, AuthKind::kCertificate);
+  // OAS: certificateAuth, and the token scheme's legacy enableClientCertificate.
+  const char* oas = R"({"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{},
+    "components":{"securitySchemes":{"k":{"type":"apiKey","in":"header","name":"X-Key"}}},
+    "x-tyk-api-gateway":{"info":{"id":"o","name":"o","state":{"active":true}},
+      "upstream":{"url":"http://h"},"server":{"listenPath":{"value":"/o"},
+        "authentication":{"enabled":true,"securitySchemes":{"k":{"enabled":true%s}}%s}}}})";
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, oas, "", R"(,"certificateAuth":{"enabled":true})");
+  auto o = load_oas(json::parse(buf));
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->auth, AuthKind::kCertificate);
+  std::snprintf(buf, sizeof buf, oas, R"(,"enableClientCertificate":true)", "");
+  o = load_oas(json::parse(buf));
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->auth, AuthKind::kCertificate);
+  EXPECT_EQ(o->token.header_name, "X-Key");
+  std::snprintf(buf, sizeof buf, oas, "", R"(,"certificateAuth":{"enabled":false})");
+  o = load_oas(json::parse(buf));
+  ASSERT_TRUE(o.ok()) << o.error();
+  EXPECT_EQ(o->auth, AuthKind::kAuthToken);
+}

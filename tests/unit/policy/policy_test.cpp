@@ -210,3 +210,24 @@ TEST(Policy, IdsAndParsing) {
   EXPECT_FALSE(gh::policy::parse_policy(
       json::parse(R"({"id":"x","access_rights":{"a":{"allowed_urls":[{"url":1}]}}})")));
 }
+
+TEST(ApplyPolicies, CertificateBindingsOfKeyAndPoliciesAreUnited) {
+  auto pols = set_of({R"({"id":"p1","org_id":"o","access_rights":{"a":{"api_id":"a"}},
+      "mtls_static_certificate_bindings":["oB","oC"]})",
+                      R"({"id":"p2","org_id":"o","access_rights":{"b":{"api_id":"b"}},
+      "mtls_static_certificate_bindings":["oC","oD"]})"});
+  auto r = apply_policies(session(R"({"org_id":"o","apply_policies":["p1","p2"],
+      "mtls_static_certificate_bindings":["oA","oB"]})"),
+                          pols);
+  ASSERT_TRUE(r) << r.error();
+  const auto& b = r->at("mtls_static_certificate_bindings").as_array();
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(b[0], "oA");
+  EXPECT_EQ(b[1], "oB");
+  EXPECT_EQ(b[2], "oC");
+  EXPECT_EQ(b[3], "oD");
+  // A policy whose bindings are not strings is refused when it is loaded.
+  auto bad = gh::policy::parse_policy(
+      json::parse(R"({"id":"p3","mtls_static_certificate_bindings":"oA"})"));
+  EXPECT_FALSE(bad);
+}
