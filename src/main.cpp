@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/server.h"
+#include "net/server_certs.h"
 #include "proxy/snapshot.h"
 #include "tls/server_tls.h"
 
@@ -32,7 +33,14 @@ void usage() {
 
 int validate(const std::string& conf) {
   auto cfg = gh::config::load_gateway_config(conf);
-  if (cfg.http_server_options.use_ssl) gh::tls::ServerTls tls(cfg);
+  if (cfg.http_server_options.use_ssl) {
+    // Store ids are not checked here (the store is not opened to validate a file).
+    std::vector<std::string> cert_problems, unused;
+    auto certs = gh::net::server_certificates(cfg, nullptr, nullptr, &cert_problems, &unused);
+    if (!cert_problems.empty())
+      throw gh::config::ConfigError(cfg.file + ": " + cert_problems.front());
+    if (!certs.empty()) gh::tls::ServerTls tls(cfg, certs);
+  }
   std::vector<std::string> problems;
   auto snap = gh::proxy::build_snapshot(cfg.app_path, cfg.enable_custom_domains, 1, &problems,
                                         cfg.policies.policy_path, cfg.policies.policy_record_name);

@@ -36,6 +36,7 @@
 #include "http/response.h"
 #include "net/cert_expiry.h"
 #include "net/cert_refs.h"
+#include "net/server_certs.h"
 #include "obs/access_log.h"
 #include "policy/access.h"
 #include "policy/limiter.h"
@@ -554,6 +555,7 @@ class Gateway {
 
  private:
   void reload_now();
+  void reload_server_certificates(const proxy::Snapshot& snap);
   tcp::acceptor make_acceptor(asio::io_context& ioc, const std::string& addr, int port);
   friend class Worker;
 
@@ -728,7 +730,14 @@ Gateway::Gateway(const config::GatewayConfig& c)
       certs(c, *store),
       hashing(admin::key_hashing(c)),
       rate_limit_headers(c.rate_limit_response_headers == "rate_limits") {
-  if (cfg.http_server_options.use_ssl) server_tls = std::make_unique<tls::ServerTls>(cfg);
+  std::vector<tls::ServerCert> server_certs;
+  if (cfg.http_server_options.use_ssl) {
+    // The config's certificates (the APIs' own are added when their definitions are loaded).
+    std::vector<std::string> problems, unused;
+    server_certs = net::server_certificates(cfg, store.get(), nullptr, &problems, &unused);
+    if (!problems.empty()) throw config::ConfigError(cfg.file + ": " + problems.front());
+    server_tls = std::make_unique<tls::ServerTls>(cfg, server_certs);
+  }
   if (cfg.security.control_api_use_mutual_tls) {
     // Control clients must hold a certificate signed by (or listed in) these.
     std::vector<std::string> problems;
@@ -744,7 +753,7 @@ Gateway::Gateway(const config::GatewayConfig& c)
                                 ": field \"security.control_api_use_mutual_tls\": needs "
                                 "http_server_options.use_ssl");
     if (cfg.control_api_port != 0) {
-      control_tls = std::make_unique<tls::ServerTls>(cfg, cas);
+      control_tls = std::make_unique<tls::ServerTls>(cfg, server_certs, cas);
     } else {
       control_allow = std::make_shared<const tls::ClientCertAllow>(cas);
     }
@@ -760,6 +769,22 @@ void report_expiring_certificates(const config::GatewayConfig& cfg, store::Store
     log::warn("certificate expires soon", {{"source", e.source},
                                            {"subject", e.subject},
                                            {"not_after", static_cast<long long>(e.not_after)}});
+  }
+}
+
+void Gateway::reload_server_certificates(const proxy::Snapshot& snap) {
+  // Read again from their files and the store: a replaced certificate serves new handshakes
+  // from now on, and connections already set up keep theirs.
+  std::vector<std::string> problems, api_problems;
+  auto certs = net::server_certificates(cfg, store.get(), &snap, &problems, &api_problems);
+  for (const auto& p : api_problems) log::warn("API certificate", {{"reason", p}});
+  try {
+    if (!problems.empty()) throw config::ConfigError(problems.front());
+    server_tls->set_certificates(certs);
+    if (control_tls) control_tls->set_certificates(certs);
+  } catch (const config::ConfigError& e) {
+    log::error("server certificates not reloaded: the previous ones stay in use",
+               {{"reason", e.what()}});
   }
 }
 
@@ -807,7 +832,10 @@ void Gateway::reload_now() {
       demand->ca_names_from.emplace_back(c.get());
     }
   }
-  if (server_tls) server_tls->set_client_demand(std::move(demand));
+  if (server_tls) {
+    server_tls->set_client_demand(std::move(demand));
+    reload_server_certificates(*snap);
+  }
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
   for (const auto& p : cert_problems) log::error("certificate not usable", {{"reason", p}});
   report_expiring_certificates(cfg, *store);

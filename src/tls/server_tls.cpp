@@ -131,7 +131,8 @@ void set_ticket_rotation(int64_t seconds) {
   g_ticket_rotation_s.store(seconds > 0 ? seconds : 1, std::memory_order_relaxed);
 }
 
-SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
+SslCtxPtr ServerTls::make_ctx() const {
+  const auto& cfg = cfg_;
   const auto& h = cfg.http_server_options;
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) throw ConfigError("cannot create a TLS context: " + openssl_error());
@@ -181,74 +182,88 @@ SslCtxPtr ServerTls::make_ctx(const config::GatewayConfig& cfg) const {
   return ctx;
 }
 
-ServerTls::ServerTls(const config::GatewayConfig& cfg) { load_certificates(cfg); }
+ServerTls::ServerTls(const config::GatewayConfig& cfg, const std::vector<ServerCert>& certs)
+    : cfg_(cfg), announce_cas_(!cfg.http_server_options.skip_client_ca_announcement) {
+  set_certificates(certs);
+}
 
-ServerTls::ServerTls(const config::GatewayConfig& cfg, const std::vector<PemBundle>& client_cas) {
-  required_cas_ = &client_cas;
+ServerTls::ServerTls(const config::GatewayConfig& cfg, const std::vector<ServerCert>& certs,
+                     const std::vector<PemBundle>& client_cas)
+    : cfg_(cfg), announce_cas_(!cfg.http_server_options.skip_client_ca_announcement) {
+  for (const auto& b : client_cas) {
+    PemBundle copy;
+    for (const auto& c : b.certs) {
+      X509_up_ref(c.get());
+      copy.certs.emplace_back(c.get());
+    }
+    owned_cas_.push_back(std::move(copy));
+  }
+  required_cas_ = &owned_cas_;
   requires_client_cert_ = true;
-  load_certificates(cfg);
-  required_cas_ = nullptr;
+  set_certificates(certs);
 }
 
-void ServerTls::load_certificates(const config::GatewayConfig& cfg) {
-  const auto& h = cfg.http_server_options;
-  announce_cas_ = !h.skip_client_ca_announcement;
-  auto load = [&](const std::string& field, const std::string& cert, const std::string& key,
-                  const std::string& domain) {
+std::shared_ptr<const ServerTls::CertSet> ServerTls::build(
+    const std::vector<ServerCert>& certs) const {
+  auto set = std::make_shared<CertSet>();
+  for (const auto& sc : certs) {
+    auto fail = [&](const std::string& why) {
+      return ConfigError(cfg_.file + ": field \"" + sc.field + "\": " + why);
+    };
+    const auto& b = sc.bundle;
+    if (b.certs.empty()) throw fail("no certificate");
+    if (b.private_keys.size() != 1) throw fail("needs exactly one private key");
     Entry e;
-    e.domain = domain;
-    e.ctx = make_ctx(cfg);
-    if (SSL_CTX_use_certificate_chain_file(e.ctx.get(), cert.c_str()) != 1)
-      throw ConfigError(cfg.file + ": field \"" + field + "\": cannot load certificate " + cert +
-                        ": " + openssl_error());
-    if (SSL_CTX_use_PrivateKey_file(e.ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1)
-      throw ConfigError(cfg.file + ": field \"" + field + "\": cannot load private key " + key +
-                        ": " + openssl_error());
-    if (SSL_CTX_check_private_key(e.ctx.get()) != 1)
-      throw ConfigError(cfg.file + ": field \"" + field + "\": private key does not match " + cert);
-    e.leaf = SSL_CTX_get0_certificate(e.ctx.get());
-    return e;
-  };
-  for (size_t i = 0; i < h.certificates.size(); ++i) {
-    const auto& p = h.certificates[i];
-    by_domain_.push_back(load("http_server_options.certificates[" + std::to_string(i) + "]",
-                              p.cert_file, p.key_file, p.domain_name));
+    e.domain = to_lower(sc.domain);
+    e.ctx = make_ctx();
+    SSL_CTX* c = e.ctx.get();
+    if (SSL_CTX_use_certificate(c, b.certs[0].get()) != 1)
+      throw fail("cannot use the certificate: " + openssl_error());
+    for (size_t i = 1; i < b.certs.size(); ++i) {
+      if (SSL_CTX_add1_chain_cert(c, b.certs[i].get()) != 1)
+        throw fail("cannot use the chain: " + openssl_error());
+    }
+    if (SSL_CTX_use_PrivateKey(c, b.private_keys[0].get()) != 1 ||
+        SSL_CTX_check_private_key(c) != 1)
+      throw fail("private key does not match the certificate");
+    e.leaf = SSL_CTX_get0_certificate(c);
+    (e.domain.empty() ? set->generic : set->by_domain).push_back(std::move(e));
   }
-  for (size_t i = 0; i < h.ssl_certificates.size(); ++i) {
-    const auto& path = h.ssl_certificates[i];
-    if (path.find('/') == std::string::npos && !read_file(path))
-      throw ConfigError(cfg.file + ": field \"http_server_options.ssl_certificates[" +
-                        std::to_string(i) + "]\": \"" + path +
-                        "\" is not a readable PEM file (certificate store ids need the "
-                        "certificate store)");
-    generic_.push_back(
-        load("http_server_options.ssl_certificates[" + std::to_string(i) + "]", path, path, ""));
-  }
-  if (by_domain_.empty() && generic_.empty())
-    throw ConfigError(cfg.file + ": field \"http_server_options.use_ssl\": no certificate");
+  if (set->by_domain.empty() && set->generic.empty())
+    throw ConfigError(cfg_.file + ": field \"http_server_options.use_ssl\": no certificate");
+  return set;
 }
 
-SSL_CTX* ServerTls::choose(const char* sni) const {
+void ServerTls::set_certificates(const std::vector<ServerCert>& certs) {
+  auto set = build(certs);
+  std::lock_guard<std::mutex> lock(mu_);
+  certs_ = std::move(set);
+}
+
+std::shared_ptr<const ServerTls::CertSet> ServerTls::certs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return certs_;
+}
+
+SSL_CTX* ServerTls::CertSet::choose(const char* sni) const {
   if (sni && *sni) {
     std::string host = to_lower(sni);
-    for (const auto& e : by_domain_) {
-      if (!e.domain.empty() && name_matches(e.domain, host)) return e.ctx.get();
+    for (const auto& e : by_domain) {
+      if (name_matches(e.domain, host)) return e.ctx.get();
     }
-    for (const auto& e : generic_) {
+    for (const auto& e : generic) {
       if (e.leaf && X509_check_host(e.leaf, host.data(), host.size(), 0, nullptr) == 1)
         return e.ctx.get();
     }
   }
-  if (!generic_.empty()) return generic_.front().ctx.get();
-  // Entries without a domain name serve any host; otherwise the first configured one.
-  for (const auto& e : by_domain_) {
-    if (e.domain.empty()) return e.ctx.get();
-  }
-  return by_domain_.front().ctx.get();
+  // Otherwise the first generic certificate, else the first configured one.
+  if (!generic.empty()) return generic.front().ctx.get();
+  return by_domain.front().ctx.get();
 }
 
 std::string ServerTls::describe_choice(const std::string& sni) const {
-  SSL_CTX* c = choose(sni.c_str());
+  auto set = certs();  // held while its context is read
+  SSL_CTX* c = set->choose(sni.c_str());
   X509* leaf = SSL_CTX_get0_certificate(c);
   char buf[256] = {0};
   X509_NAME_oneline(X509_get_subject_name(leaf), buf, sizeof buf);
@@ -258,7 +273,8 @@ std::string ServerTls::describe_choice(const std::string& sni) const {
 int ServerTls::on_servername(SSL* ssl, int*, void* arg) {
   const auto* self = static_cast<const ServerTls*>(arg);
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  SSL_CTX* want = self->choose(sni);
+  auto set = self->certs();  // held until the connection has its own reference
+  SSL_CTX* want = set->choose(sni);
   if (want != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, want);
   self->apply_demand(ssl, sni);
   return SSL_TLSEXT_ERR_OK;
@@ -272,7 +288,7 @@ int accept_offered(int, X509_STORE_CTX*) { return 1; }
 }  // namespace
 
 void ServerTls::set_client_demand(std::shared_ptr<const ClientCertDemand> d) {
-  std::lock_guard<std::mutex> lock(demand_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   demand_ = std::move(d);
 }
 
@@ -280,7 +296,7 @@ void ServerTls::apply_demand(SSL* ssl, const char* sni) const {
   if (requires_client_cert_) return;
   std::shared_ptr<const ClientCertDemand> d;
   {
-    std::lock_guard<std::mutex> lock(demand_mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     d = demand_;
   }
   if (!d || !d->wants(sni)) {
@@ -303,8 +319,8 @@ void ServerTls::apply_demand(SSL* ssl, const char* sni) const {
 }
 
 SSL* ServerTls::new_ssl() const {
-  SSL_CTX* c = !generic_.empty() ? generic_.front().ctx.get() : by_domain_.front().ctx.get();
-  SSL* ssl = SSL_new(c);
+  auto set = certs();
+  SSL* ssl = SSL_new(set->choose(nullptr));
   if (ssl) apply_demand(ssl, nullptr);  // a client that sends no server name
   return ssl;
 }

@@ -158,7 +158,8 @@ def test_ca_names_are_announced_unless_skipped(mgw, certs):
     assert "HTTP/1.1 403" in out
 
 
-def test_allow_list_by_store_id_and_oas(mgw, certs, origin):
+@pytest.mark.parametrize("store", ["embedded", "redis"])
+def test_allow_list_by_store_id_and_oas(mgw, certs, origin, redis_factory, store):
     oas = {
         "openapi": "3.0.3", "info": {"title": "oas-mtls", "version": "1"}, "paths": {},
         "x-tyk-api-gateway": {
@@ -169,7 +170,11 @@ def test_allow_list_by_store_id_and_oas(mgw, certs, origin):
                        "clientCertificates": {"enabled": True, "allowlist": []}},
         },
     }
-    gw = mgw(apis=[oas])
+    extra = {}
+    if store == "redis":
+        extra = {"storage": redis_factory().storage_conf(),
+                 "gatehouse": {"store": {"type": "redis"}}}
+    gw = mgw(extra_conf=extra, apis=[oas])
     r = gw.admin("POST", "/tyk/certs?org_id=default", raw=open(certs["other"][0]).read())
     assert r.status_code == 200, r.text
     cid = r.json()["id"]
