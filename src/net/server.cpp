@@ -451,6 +451,8 @@ struct ClientConn {
   // and the allow list it was last judged against with the verdict. The list is held so that
   // the verdict cannot be taken for another list made later at the same address.
   std::string peer_hex;
+  int64_t peer_not_before = 0, peer_not_after = -1;  // read once (the first check)
+  bool peer_times_read = false;
   std::shared_ptr<const tls::ClientCertAllow> judged_by;
   bool judged_allowed = false;
 
@@ -1269,6 +1271,20 @@ int64_t unix_now() {
       .count();
 }
 
+// Whether the connection's client certificate is within its validity period now (its dates are
+// read once per connection, then compared with the clock on every request).
+bool peer_valid_now(ClientConn& c, X509* leaf) {
+  if (!c.peer_times_read) {
+    c.peer_times_read = true;
+    if (!tls::validity_period(leaf, &c.peer_not_before, &c.peer_not_after)) {
+      c.peer_not_before = 0;
+      c.peer_not_after = -1;  // unreadable: never valid
+    }
+  }
+  int64_t now = unix_now();
+  return now >= c.peer_not_before && now <= c.peer_not_after;
+}
+
 const std::shared_ptr<const KeyView>* Worker::cached_view(const std::string& sid, uint64_t epoch,
                                                           const proxy::Snapshot& snap,
                                                           const apidef::ApiSpec& spec) {
@@ -1453,7 +1469,7 @@ awaitable<Denial> Worker::check_certificate_auth(ClientConn& c, const http::Requ
                                                  const proxy::Snapshot& snap, Exchange& ex) {
   SSL* ssl = c.stream.ssl();
   X509* leaf = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
-  if (leaf && !tls::within_validity(leaf)) co_return Denial{{403, "Certificate has expired"}};
+  if (leaf && !peer_valid_now(c, leaf)) co_return Denial{{403, "Certificate has expired"}};
   std::shared_ptr<const KeyView> key;
   if (leaf) {
     if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
@@ -1652,7 +1668,7 @@ std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn&
   if (!sni_matches(c, req, spec)) return Refusal{{421, "Misdirected Request"}};
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (!leaf) return Refusal{{403, "Client TLS certificate is required"}};
-  if (!tls::within_validity(leaf)) return Refusal{{403, "Certificate has expired"}};
+  if (!peer_valid_now(c, leaf)) return Refusal{{403, "Certificate has expired"}};
   if (c.peer_hex.empty()) c.peer_hex = tls::cert_der_sha256(leaf);
   auto it = snap.client_allow.find(spec.api_id);
   if (it != snap.client_allow.end()) {

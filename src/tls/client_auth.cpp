@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
+
 #include "core/util.h"
 
 namespace gh::tls {
@@ -32,6 +34,17 @@ ClientCertAllow::~ClientCertAllow() {
 bool within_validity(X509* cert) {
   return X509_cmp_current_time(X509_get0_notAfter(cert)) >= 0 &&
          X509_cmp_current_time(X509_get0_notBefore(cert)) <= 0;
+}
+
+bool validity_period(X509* cert, int64_t* not_before, int64_t* not_after) {
+  auto unix_of = [](const ASN1_TIME* t, int64_t* out) {
+    struct tm tm {};
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return false;
+    *out = static_cast<int64_t>(timegm(&tm));
+    return true;
+  };
+  return unix_of(X509_get0_notBefore(cert), not_before) &&
+         unix_of(X509_get0_notAfter(cert), not_after);
 }
 
 ClientCertAllow::Verdict ClientCertAllow::check(SSL* ssl, std::string* leaf_hex) const {

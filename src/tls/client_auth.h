@@ -5,6 +5,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -49,6 +50,8 @@ std::string rfc9440_chain(SSL* ssl);
 // custom domain), and the CA names to announce.
 // Whether the certificate is within its validity period now.
 bool within_validity(X509* cert);
+// Its validity period as unix seconds (false when a time cannot be read).
+bool validity_period(X509* cert, int64_t* not_before, int64_t* not_after);
 
 struct ClientCertDemand {
   bool any_host = false;

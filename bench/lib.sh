@@ -1,0 +1,145 @@
+# Helpers shared by bench/run.sh and bench/mtls.sh (sourced; defines functions only, plus
+# nothing that runs). The caller sets WORK, PIDS, CLIENTS and USED_PORTS before using them.
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+# DURATION as whole seconds (wrk takes "10s", ab takes an integer).
+to_seconds() {
+  local d="$1"
+  case "$d" in
+    *[0-9]s) echo "${d%s}" ;;
+    *[0-9]m) echo $(( ${d%m} * 60 )) ;;
+    *[0-9]) echo "$d" ;;
+    *) die "cannot read duration '$d' (use e.g. 10s, 2m or 10)" ;;
+  esac
+}
+
+kill_tree() {  # SIGTERM a process we started and all its descendants (found by parent pid)
+  local p
+  for p in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$p"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local p
+  for p in "${CLIENTS[@]}"; do kill_tree "$p"; done
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  if [[ "${KEEP_TMP:-0}" == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+
+# A free loopback port below the ephemeral range (so client sockets never collide with it).
+# Sets REPLY (not echoed: a subshell would lose USED_PORTS).
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$(( 20000 + RANDOM % 12000 ))
+    [[ "$USED_PORTS" == *" $p "* ]] && continue
+    if [[ -z "$(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null)" ]]; then
+      USED_PORTS+="$p "
+      REPLY="$p"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+wait_port() {
+  local port="$1" name="$2" log_file="$3"
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  cat "$log_file" >&2 || true
+  die "$name did not listen on 127.0.0.1:$port"
+}
+
+render() {  # render TEMPLATE OUT KEY=VALUE...
+  local tmpl="$1" out="$2"; shift 2
+  local args=() kv
+  for kv in "$@"; do args+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
+  sed "${args[@]}" "$tmpl" > "$out"
+  if grep -q '@[A-Z_]*@' "$out"; then die "unrendered placeholder in $out"; fi
+}
+
+# start NAME LOGFILE CMD... : start on CPU 0 in the background, remember the pid.
+start_on_cpu0() {
+  local name="$1" logf="$2"; shift 2
+  taskset -c 0 "$@" >"$logf" 2>&1 &
+  PIDS+=("$!")
+  eval "PID_${name}=$!"
+}
+
+# client LIMIT_S OUTFILE CMD... : run a load generator on CPU 1, bounded by a timeout, in the
+# background so that a signal reaches our trap at once; returns the generator's exit status.
+client() {
+  local limit="$1" out="$2" rc=0; shift 2
+  taskset -c 1 /usr/bin/time -f '%e %U %S' -o "$WORK/client.time" timeout "$limit" "$@" >"$out" 2>&1 &
+  CLIENTS=("$!")
+  wait "$!" || rc=$?
+  CLIENTS=()
+  return "$rc"
+}
+client_cpu() {  # CPU % of the last load generator over its own run time (100 = one core)
+  awk '{ if ($1 > 0) printf "%.0f", 100 * ($2 + $3) / $1; else print "nan" }' "$WORK/client.time" 2>/dev/null || echo nan
+}
+wait_clients() {  # wait for background generators started by the caller
+  CLIENTS=("$@")
+  local p
+  for p in "$@"; do wait "$p" || true; done
+  CLIENTS=()
+}
+
+mk_nginx_dir() { mkdir -p "$1"/{client_body,proxy,fastcgi,uwsgi,scgi}; }
+
+# CPU accounting: busy jiffies of CPU 0 / CPU 1 and of a process tree (process + its children,
+# so nginx's worker is counted under its master).
+cpu_busy() {  # cpu_busy N -> "busy total"
+  awk -v c="cpu$1" '$1==c { t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t }' /proc/stat
+}
+tree_jiffies() {  # tree_jiffies PID -> utime+stime of PID and its direct children
+  local p sum=0 v
+  for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    v="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || echo 0)"
+    sum=$(( sum + v ))
+  done
+  echo "$sum"
+}
+sched_ns() {  # sched_ns PID -> nanoseconds on CPU of all the process's threads (/proc/PID/task/*/schedstat)
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+snap_begin() {
+  SNAP[t0]="$(date +%s.%N)"
+  read -r SNAP[b0] SNAP[a0] < <(cpu_busy 0)
+  read -r SNAP[b1] SNAP[a1] < <(cpu_busy 1)
+  SNAP[gw]="$(tree_jiffies "$1")"
+  SNAP[or]="$(tree_jiffies "$PID_origin")"
+}
+snap_end() {  # snap_end PID -> "cpu0% cpu1% proxy% origin% proxy_jiffies"
+  local t1 b0 a0 b1 a1 gw or
+  t1="$(date +%s.%N)"
+  read -r b0 a0 < <(cpu_busy 0)
+  read -r b1 a1 < <(cpu_busy 1)
+  gw="$(tree_jiffies "$1")"; or="$(tree_jiffies "$PID_origin")"
+  awk -v t0="${SNAP[t0]}" -v t1="$t1" -v hz="$HZ" \
+      -v db0=$(( b0 - SNAP[b0] )) -v da0=$(( a0 - SNAP[a0] )) \
+      -v db1=$(( b1 - SNAP[b1] )) -v da1=$(( a1 - SNAP[a1] )) \
+      -v dgw=$(( gw - SNAP[gw] )) -v dor=$(( or - SNAP[or] )) \
+      'BEGIN { el = t1 - t0; if (el <= 0) el = 1
+               printf "%.0f %.0f %.0f %.0f %d\n", (da0 ? 100*db0/da0 : 0), (da1 ? 100*db1/da1 : 0),
+                      100*dgw/hz/el, 100*dor/hz/el, dgw }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "n/a"; else printf "%.2f×", a / b }'; }
+
+fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan") print "n/a"; else printf "%.*f", d, v }'; }
+
+yesno() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
+
