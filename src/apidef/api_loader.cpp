@@ -97,6 +97,32 @@ double number(const json::value& v, std::string_view key, double def = 0) {
   return c->to_number<double>();
 }
 
+// The objects of an array field (each checked to be an object).
+std::vector<json::value> objects(const json::value& v, std::string_view key) {
+  std::vector<json::value> out;
+  const auto* c = child(v, key);
+  if (!c) return out;
+  if (!c->is_array()) throw Malformed{std::string(key) + ": expected an array"};
+  for (const auto& i : c->as_array()) {
+    if (!i.is_object()) throw Malformed{std::string(key) + ": expected an array of objects"};
+    out.push_back(i);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> string_map(const json::value& v, std::string_view key) {
+  std::map<std::string, std::string> out;
+  const auto* c = child(v, key);
+  if (!c) return out;
+  if (!c->is_object()) throw Malformed{std::string(key) + ": expected an object of strings"};
+  for (const auto& kv : c->as_object()) {
+    if (!kv.value().is_string())
+      throw Malformed{std::string(key) + ": expected an object of strings"};
+    out.emplace(std::string(kv.key()), std::string(kv.value().as_string()));
+  }
+  return out;
+}
+
 std::vector<std::string> strings(const json::value& v, std::string_view key) {
   std::vector<std::string> out;
   const auto* c = child(v, key);
@@ -256,6 +282,10 @@ Result<ApiSpec> load_classic(const json::value& d) {
     s.domain = to_lower(str(d, "domain"));
     if (auto colon = s.domain.find(':'); colon != std::string::npos) s.domain.resize(colon);
     s.certificates = strings(d, "certificates");
+    if (!boolean(d, "upstream_certificates_disabled"))
+      s.upstream_certificates = string_map(d, "upstream_certificates");
+    if (!boolean(d, "certificate_pinning_disabled"))
+      s.pinned_public_keys = string_map(d, "pinned_public_keys");
     s.use_mutual_tls_auth = boolean(d, "use_mutual_tls_auth");
     s.client_certificates = strings(d, "client_certificates");
     if (const auto* g = obj(d, "global_rate_limit")) {
@@ -311,6 +341,23 @@ Result<ApiSpec> load_oas(const json::value& doc) {
     if (const auto* px = obj(uv, "proxy")) {
       const json::value pv(*px);
       if (boolean(pv, "enabled")) s.transport.proxy_url = str(pv, "url");
+    }
+    if (const auto* mt = obj(uv, "mutualTLS")) {
+      const json::value mv(*mt);
+      if (boolean(mv, "enabled")) {
+        for (const auto& e : objects(mv, "domainToCertificateMapping"))
+          s.upstream_certificates[str(e, "domain")] = str(e, "certificate");
+      }
+    }
+    if (const auto* cp = obj(uv, "certificatePinning")) {
+      const json::value cv(*cp);
+      if (boolean(cv, "enabled")) {
+        for (const auto& e : objects(cv, "domainToPublicKeysMapping")) {
+          std::string keys;
+          for (const auto& k : strings(e, "publicKeys")) keys += (keys.empty() ? "" : ",") + k;
+          s.pinned_public_keys[str(e, "domain")] = keys;
+        }
+      }
     }
     if (const auto* rl = obj(uv, "rateLimit")) {
       const json::value rv(*rl);

@@ -4,6 +4,7 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,12 @@ struct ApiSpec {
   bool use_mutual_tls_auth = false;
   std::vector<std::string> client_certificates;
   Transport transport;
+  // Upstream mutual TLS: host pattern ("*", "*.parent", "*.parent:port", "host", "host:port") ->
+  // certificate (store id, file or inline PEM) presented to that upstream.
+  std::map<std::string, std::string> upstream_certificates;
+  // Certificate pinning: host pattern -> comma-separated public keys (store ids, files or inline
+  // PEM); one of the upstream chain's keys must be listed.
+  std::map<std::string, std::string> pinned_public_keys;
   int64_t global_rate = 0;  // global_rate_limit (Classic) / upstream.rateLimit (OAS)
   double global_per = 0;
   std::string global_limit_key;     // the API-wide limiter's counter name, made at load time
