@@ -188,6 +188,10 @@ void read_gatehouse(const ConfigReader& r, GatewayConfig& c) {
   g.workers = positive_int(r, "gatehouse.workers", 0, 0, 256);
   g.access_log = r.get_bool("gatehouse.access_log").value_or(true);
   g.forward_client_cert = r.get_bool("gatehouse.forward_client_cert").value_or(false);
+  g.upstream_guard_deny_internal =
+      r.get_bool("gatehouse.upstream_guard.deny_internal").value_or(false);
+  g.upstream_guard_allow =
+      r.get_string_list("gatehouse.upstream_guard.allow").value_or(std::vector<std::string>{});
   auto mb = r.get_int("gatehouse.max_body_bytes");
   if (mb) {
     if (*mb < 0) r.fail("gatehouse.max_body_bytes", "must not be negative");
@@ -295,6 +299,10 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
       r.fail("proxy_ssl_ciphers", "unknown cipher suite \"" + unknown + "\"");
   }
   c.proxy_ssl_disable_renegotiation = r.get_bool("proxy_ssl_disable_renegotiation").value_or(true);
+  if (!c.proxy_ssl_disable_renegotiation)
+    c.warnings.push_back(
+        "proxy_ssl_disable_renegotiation is false: upstreams may renegotiate TLS 1.2 sessions "
+        "(a source of CPU exhaustion and of mid-connection identity changes)");
   c.ssl_force_common_name_check = r.get_bool("ssl_force_common_name_check").value_or(false);
   c.proxy_default_timeout = positive_int(r, "proxy_default_timeout", 30, 0, 86400);
   if (c.proxy_default_timeout == 0) c.proxy_default_timeout = 30;

@@ -86,6 +86,9 @@ struct GatehouseOptions {
   int upstream_idle_timeout = 30;       // seconds a pooled upstream connection is kept
   int max_connections_per_worker = 10000;
   int ticket_key_rotation = 6 * 3600;  // seconds between session-ticket key rotations
+  // SSRF guard rails: refuse internal upstream addresses (after DNS), except `allow` (CIDRs).
+  bool upstream_guard_deny_internal = false;
+  std::vector<std::string> upstream_guard_allow;
 };
 
 struct GatewayConfig {

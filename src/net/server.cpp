@@ -37,6 +37,8 @@
 #include "net/cert_expiry.h"
 #include "net/cert_refs.h"
 #include "net/server_certs.h"
+#include "net/upstream_guard.h"
+#include "net/upstream_plan.h"
 #include "obs/access_log.h"
 #include "policy/access.h"
 #include "policy/limiter.h"
@@ -544,6 +546,7 @@ class Gateway {
   std::unique_ptr<tls::ServerTls> control_tls;
   std::shared_ptr<const tls::ClientCertAllow> control_allow;
   tls::ClientTls client_tls;
+  net::UpstreamGuard guard;
   proxy::SnapshotHolder snapshots;
   std::atomic<bool> loaded{false};
   std::unique_ptr<store::Store> store;
@@ -680,10 +683,15 @@ class Worker {
   awaitable<bool> handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
                                Exchange& ex);
   awaitable<bool> proxy_request(ClientConn& c, http::RequestHead& req, const apidef::ApiSpec& spec,
-                                const std::string& path, Exchange& ex);
+                                const proxy::UpstreamPlan& plan, const std::string& path,
+                                Exchange& ex);
   awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(ClientConn& c,
                                                             const apidef::ApiSpec& spec,
-                                                            SSL_CTX* tls_ctx, std::string& err);
+                                                            const proxy::UpstreamPlan& plan,
+                                                            std::string& err);
+  // Through a forward proxy to an https:// target: CONNECT, and the proxy's 2xx.
+  awaitable<bool> open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t,
+                              const proxy::ForwardProxy& p, std::string& err);
   awaitable<void> graceful_close(ClientConn& c);
   void log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex);
 
@@ -723,6 +731,7 @@ ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
 Gateway::Gateway(const config::GatewayConfig& c)
     : cfg(c),
       client_tls(c),
+      guard(c),
       store(store::open_store(c)),
       control(
           c, snapshots,
@@ -838,6 +847,14 @@ void Gateway::reload_now() {
     server_tls->set_client_demand(std::move(demand));
     reload_server_certificates(*snap);
   }
+  // How each API's upstream connections are made (client certificates, pins, proxies).
+  std::vector<std::string> upstream_problems;
+  for (const auto& api : snap->apis) {
+    if (!api->active) continue;
+    snap->upstream[api.get()] =
+        net::plan_upstream(*api, cfg, *store, client_tls, &upstream_problems);
+  }
+  for (const auto& p : upstream_problems) log::error("upstream settings", {{"reason", p}});
   for (const auto& p : problems) log::error("API definition skipped", {{"reason", p}});
   for (const auto& p : cert_problems) log::error("certificate not usable", {{"reason", p}});
   report_expiring_certificates(cfg, *store);
@@ -1759,7 +1776,13 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
     co_return co_await respond(c, req, http::error_response(413, "Request is too large"), ex,
                                false);
   }
-  co_return co_await proxy_request(c, req, *spec, path, ex);
+  const proxy::UpstreamPlan* plan = nullptr;
+  if (auto it = snap->upstream.find(spec); it != snap->upstream.end()) plan = &it->second;
+  if (!plan) {
+    ex.error = "no upstream plan";
+    co_return co_await respond(c, req, http::error_response(500, kProxyError), ex, false);
+  }
+  co_return co_await proxy_request(c, req, *spec, *plan, path, ex);
 }
 
 awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
@@ -1834,23 +1857,81 @@ bool idempotent(std::string_view m) {
   return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" || m == "TRACE";
 }
 
+awaitable<bool> Worker::open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t,
+                                    const proxy::ForwardProxy& p, std::string& err) {
+  std::string target = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
+  target += ":" + std::to_string(t.port);
+  std::string connect = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
+  if (!p.authorization.empty()) connect += "Proxy-Authorization: " + p.authorization + "\r\n";
+  connect += "\r\n";
+  auto [wec, wn] = co_await asio::async_write(up.stream.lowest(), asio::buffer(connect), nothrow);
+  if (wec) {
+    err = "forward proxy " + p.authority + ": " + wec.message();
+    co_return false;
+  }
+  // The proxy's answer: a head only (nothing may follow it before the TLS handshake).
+  std::string buf;
+  while (buf.find("\r\n\r\n") == std::string::npos) {
+    if (buf.size() > 16384) {
+      err = "forward proxy " + p.authority + ": answer to CONNECT too long";
+      co_return false;
+    }
+    char tmp[2048];
+    auto [rec, n] = co_await up.stream.lowest().async_read_some(asio::buffer(tmp), nothrow);
+    if (rec) {
+      err = "forward proxy " + p.authority + " closed the tunnel: " + rec.message();
+      co_return false;
+    }
+    buf.append(tmp, n);
+  }
+  http::ResponseHead head;
+  http::ParseLimits lim;
+  auto r = http::parse_response_head(buf, lim, "CONNECT", head);
+  if (r.status != http::ParseStatus::kDone || head.status < 200 || head.status > 299 ||
+      r.consumed != buf.size()) {
+    err = "forward proxy " + p.authority + " refused CONNECT " + target + ": " +
+          (r.status == http::ParseStatus::kDone ? std::to_string(head.status) : "bad answer");
+    co_return false;
+  }
+  co_return true;
+}
+
 awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
                                                                   const apidef::ApiSpec& spec,
-                                                                  SSL_CTX* tls_ctx,
+                                                                  const proxy::UpstreamPlan& plan,
                                                                   std::string& err) {
   const auto& t = spec.target;
+  // Through a forward proxy the connection goes to the proxy.
+  const std::string& dial_host = plan.proxy ? plan.proxy->host : t.host;
+  const uint16_t dial_port = plan.proxy ? plan.proxy->port : t.port;
+  const std::string& dial_name = plan.proxy ? plan.proxy->authority : t.authority;
   std::vector<tcp::endpoint> eps;
   error_code ec;
-  auto addr = asio::ip::make_address(t.host, ec);
+  auto addr = asio::ip::make_address(dial_host, ec);
   if (!ec) {
-    eps.emplace_back(addr, t.port);
+    eps.emplace_back(addr, dial_port);
   } else {
-    auto [rec, results] = co_await resolver.async_resolve(t.host, std::to_string(t.port), nothrow);
+    auto [rec, results] =
+        co_await resolver.async_resolve(dial_host, std::to_string(dial_port), nothrow);
     if (rec) {
-      err = "cannot resolve " + t.host + ": " + rec.message();
+      err = "cannot resolve " + dial_host + ": " + rec.message();
       co_return nullptr;
     }
     for (const auto& r : results) eps.push_back(r.endpoint());
+  }
+  if (gw.guard.enabled()) {
+    // SSRF guard rails: internal addresses (after resolution) only when allowed.
+    std::vector<tcp::endpoint> ok;
+    for (const auto& ep : eps) {
+      if (gw.guard.allowed(ep.address())) ok.push_back(ep);
+    }
+    if (ok.empty()) {
+      err = "upstream " + dial_name + " resolves to an internal address (" +
+            (eps.empty() ? std::string("none") : eps.front().address().to_string()) +
+            ") refused by gatehouse.upstream_guard";
+      co_return nullptr;
+    }
+    eps.swap(ok);
   }
   auto up = std::make_unique<UpstreamConn>(tcp::socket(ioc));
   c.active_upstream = up.get();
@@ -1864,13 +1945,17 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
     if (!e || c.upstream_timed_out) break;
   }
   if (cec) {
-    err = "cannot connect to " + t.authority + ": " + cec.message();
+    err = "cannot connect to " + dial_name + ": " + cec.message();
     c.active_upstream = nullptr;
     co_return nullptr;
   }
   up->stream.lowest().set_option(tcp::no_delay(true), ec);
+  if (plan.proxy && t.tls() && !co_await open_tunnel(*up, t, *plan.proxy, err)) {
+    c.active_upstream = nullptr;
+    co_return nullptr;
+  }
   if (t.tls()) {
-    SSL* ssl = gw.client_tls.new_ssl(tls_ctx, t.host);
+    SSL* ssl = gw.client_tls.new_ssl(plan.tls_ctx, t.host, plan.pins.get());
     if (!ssl) {
       err = "cannot create TLS session";
       c.active_upstream = nullptr;
@@ -1886,13 +1971,26 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
       c.active_upstream = nullptr;
       co_return nullptr;
     }
+    // Checked on every new connection; a pooled one was checked when it was made, under the
+    // same pins (the pool key names them).
+    if (plan.pins && !tls::ClientTls::chain_is_pinned(up->stream.ssl(), *plan.pins)) {
+      err =
+          "certificate pinning: no public key of " + t.authority + "'s certificate chain is pinned";
+      c.active_upstream = nullptr;
+      co_return nullptr;
+    }
+    if (plan.force_common_name && !tls::ClientTls::common_name_is(up->stream.ssl(), t.host)) {
+      err = "ssl_force_common_name_check: the certificate's common name is not " + t.host;
+      c.active_upstream = nullptr;
+      co_return nullptr;
+    }
   }
   co_return up;
 }
 
 awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
-                                      const apidef::ApiSpec& spec, const std::string& path,
-                                      Exchange& ex) {
+                                      const apidef::ApiSpec& spec, const proxy::UpstreamPlan& plan,
+                                      const std::string& path, Exchange& ex) {
   const auto& cfg = gw.cfg;
   // --- the upstream request head ------------------------------------------------------------
   std::string& head = c.head;
@@ -1900,6 +1998,11 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
   head += ' ';
+  if (plan.proxy && !spec.target.tls()) {
+    // Through a forward proxy, a plain-HTTP request names its target in absolute form.
+    head += "http://";
+    head += spec.target.authority;
+  }
   const bool strip = spec.strip_auth_data && (spec.auth == apidef::AuthKind::kAuthToken ||
                                               spec.auth == apidef::AuthKind::kCertificate);
   if (strip && spec.token.use_param && req.has_query) {
@@ -1912,10 +2015,17 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   head += " HTTP/1.1\r\nHost: ";
   head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
   head += "\r\n";
+  if (plan.proxy && !spec.target.tls() && !plan.proxy->authorization.empty()) {
+    head += "Proxy-Authorization: ";
+    head += plan.proxy->authorization;
+    head += "\r\n";
+  }
   ConnectionLists listed(req.headers);
   bool has_xff = false;
   for (const auto& h : req.headers) {
     if (listed.drop(h.name) || iequals(h.name, "host") || iequals(h.name, "expect")) continue;
+    // A client's proxy credentials are for the gateway, never for what lies behind it.
+    if (iequals(h.name, "proxy-authorization")) continue;
     if (iequals(h.name, "x-forwarded-for")) {
       has_xff = true;
       continue;
@@ -1976,14 +2086,12 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   int64_t body_limit = cfg.http_server_options.max_request_body_size > 0
                            ? cfg.http_server_options.max_request_body_size
                            : cfg.gatehouse.max_body_bytes;
-  SSL_CTX* tls_ctx = spec.target.tls() ? gw.client_tls.context_for(spec.transport) : nullptr;
   std::string& key = c.pool_key;
   key.clear();
   key += spec.target.scheme;
   key += "://";
   key += spec.target.authority;
-  key += '|';
-  append_decimal(key, reinterpret_cast<uintptr_t>(tls_ctx));
+  key += plan.pool_tag;
 
   auto fail = [&](int status, const char* msg, std::string why) -> http::Response {
     ex.error = why;
@@ -2011,7 +2119,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     c.upstream_timed_out = false;
     if (!up) {
       std::string err;
-      up = co_await connect_upstream(c, spec, tls_ctx, err);
+      up = co_await connect_upstream(c, spec, plan, err);
       if (!up) {
         c.active_upstream = nullptr;
         if (c.upstream_timed_out)

@@ -9,11 +9,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "apidef/api_spec.h"
 #include "policy/policy.h"
 #include "proxy/router.h"
+#include "proxy/upstream_plan.h"
 #include "tls/client_auth.h"
 
 namespace gh::proxy {
@@ -25,6 +27,8 @@ struct Snapshot {
   policy::PolicySet policies;  // from policies.policy_path
   // Static mutual TLS allow lists of the APIs that use it, by API id (resolved certificates).
   std::map<std::string, std::shared_ptr<const tls::ClientCertAllow>, std::less<>> client_allow;
+  // How each active API's upstream connections are made (by API definition).
+  std::unordered_map<const apidef::ApiSpec*, UpstreamPlan> upstream;
 
   const apidef::ApiSpec* find(std::string_view api_id) const;
 };
