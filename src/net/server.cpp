@@ -2259,6 +2259,15 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       up->stream.close();
       co_return co_await respond(c, req, fail(500, kProxyError, pr.reason), ex, true);
     }
+    if (plan.proxy && !spec.target.tls() && resp.status == 407) {
+      // The forward proxy's own refusal is the gateway's problem, not the client's to answer.
+      c.active_upstream = nullptr;
+      up->stream.close();
+      co_return co_await respond(
+          c, req,
+          fail(500, kProxyError, "forward proxy " + plan.proxy->authority + " answered 407"), ex,
+          true);
+    }
     up->in.consume(pr.consumed);
     break;
   }

@@ -4,6 +4,7 @@ Every test starts the real `gatehouse` binary (GATEHOUSE_BIN, default build/rele
 against real upstreams started here, and talks to it with real clients. Certificates are made at
 test time with the openssl command line (nothing secret is committed).
 """
+import hashlib
 import http.server
 import json
 import os
@@ -185,6 +186,11 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
             "headers": [[k, v] for k, v in self.headers.items()],
             "body": body.decode("latin-1"),
         }
+        if isinstance(self.connection, ssl.SSLSocket):
+            # What the TLS client (the gateway) presented: its certificate and the server name.
+            der = self.connection.getpeercert(binary_form=True)
+            record["client_cert_sha256"] = hashlib.sha256(der).hexdigest() if der else None
+            record["sni"] = getattr(self.connection, "gh_sni", None)
         with origin.lock:
             origin.requests.append(record)
         path = self.path.split("?")[0]
@@ -257,7 +263,8 @@ class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class Origin:
-    def __init__(self, name="origin", tls_cert=None, tls_key=None, tls_max=None):
+    def __init__(self, name="origin", tls_cert=None, tls_key=None, tls_max=None, client_ca=None,
+                 client_required=True, tls_min=None):
         self.name = name
         self.requests = []
         self.lock = threading.Lock()
@@ -270,6 +277,16 @@ class Origin:
             ctx.load_cert_chain(tls_cert, tls_key)
             if tls_max:
                 ctx.maximum_version = tls_max
+            if tls_min:
+                ctx.minimum_version = tls_min
+            if client_ca:
+                # Upstream mutual TLS: ask for (or require) a client certificate of this CA.
+                ctx.load_verify_locations(client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED if client_required else ssl.CERT_OPTIONAL
+
+            def remember_sni(sock, name, _ctx):
+                sock.gh_sni = name
+            ctx.sni_callback = remember_sni
             self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
             self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
