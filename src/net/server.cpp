@@ -1288,9 +1288,10 @@ int64_t unix_now() {
       .count();
 }
 
-// Whether the connection's client certificate is within its validity period now (its dates are
-// read once per connection, then compared with the clock on every request).
-bool peer_valid_now(ClientConn& c, X509* leaf) {
+// Why the connection's client certificate is outside its validity period now (Tyk's message
+// for an expired one), or nullptr when it is within it. Its dates are read once per connection,
+// then compared with the clock on every request.
+const char* peer_validity_refusal(ClientConn& c, X509* leaf) {
   if (!c.peer_times_read) {
     c.peer_times_read = true;
     if (!tls::validity_period(leaf, &c.peer_not_before, &c.peer_not_after)) {
@@ -1299,7 +1300,9 @@ bool peer_valid_now(ClientConn& c, X509* leaf) {
     }
   }
   int64_t now = unix_now();
-  return now >= c.peer_not_before && now <= c.peer_not_after;
+  if (now > c.peer_not_after) return "Certificate has expired";
+  if (now < c.peer_not_before) return "Certificate is not yet valid";
+  return nullptr;
 }
 
 const std::shared_ptr<const KeyView>* Worker::cached_view(const std::string& sid, uint64_t epoch,
@@ -1486,7 +1489,8 @@ awaitable<Denial> Worker::check_certificate_auth(ClientConn& c, const http::Requ
                                                  const proxy::Snapshot& snap, Exchange& ex) {
   SSL* ssl = c.stream.ssl();
   X509* leaf = ssl ? SSL_get0_peer_certificate(ssl) : nullptr;
-  if (leaf && !peer_valid_now(c, leaf)) co_return Denial{{403, "Certificate has expired"}};
+  if (const char* why = leaf ? peer_validity_refusal(c, leaf) : nullptr)
+    co_return Denial{{403, why}};
   std::shared_ptr<const KeyView> key;
   if (leaf) {
     if (!gw.store->healthy()) co_return Denial{{503, kStoreDown}};
@@ -1685,7 +1689,7 @@ std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn&
   if (!sni_matches(c, req, spec)) return Refusal{{421, "Misdirected Request"}};
   X509* leaf = SSL_get0_peer_certificate(ssl);
   if (!leaf) return Refusal{{403, "Client TLS certificate is required"}};
-  if (!peer_valid_now(c, leaf)) return Refusal{{403, "Certificate has expired"}};
+  if (const char* why = peer_validity_refusal(c, leaf)) return Refusal{{403, why}};
   if (c.peer_hex.empty()) c.peer_hex = tls::cert_der_sha256(leaf);
   auto it = snap.client_allow.find(spec.api_id);
   if (it != snap.client_allow.end()) {

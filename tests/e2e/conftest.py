@@ -100,9 +100,9 @@ class Pki:
         return str(cert), str(key), str(chain), str(combined)
 
 
-def expired_client_cert(pki, key_file, path):
-    """A certificate for the key in `key_file`, signed by the intermediate, expired yesterday.
-    Returns (cert_file, key_file)."""
+def expired_client_cert(pki, key_file, path, future=False):
+    """A certificate for the key in `key_file`, signed by the intermediate, expired yesterday
+    (or, with `future`, valid only from tomorrow). Returns (cert_file, key_file)."""
     import datetime
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -114,8 +114,10 @@ def expired_client_cert(pki, key_file, path):
            .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "old")]))
            .issuer_name(int_cert.subject).public_key(key.public_key())
            .serial_number(x509.random_serial_number())
-           .not_valid_before(now - datetime.timedelta(days=30))
-           .not_valid_after(now - datetime.timedelta(days=1))
+           .not_valid_before(now + datetime.timedelta(days=1) if future
+                             else now - datetime.timedelta(days=30))
+           .not_valid_after(now + datetime.timedelta(days=30) if future
+                            else now - datetime.timedelta(days=1))
            .sign(int_key, hashes.SHA256()))
     Path(path).write_bytes(exp.public_bytes(serialization.Encoding.PEM))
     return str(path), str(key_file)

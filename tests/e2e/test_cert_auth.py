@@ -38,6 +38,7 @@ def certs(tmp_path_factory, pki):
     carol = pki.leaf("client-carol", ["client-carol"], client=True)
     return {"server": server, "alice": alice, "bob": bob, "carol": carol,
             "expired": expired_client_cert(pki, alice[1], d / "expired.pem"),
+            "future": expired_client_cert(pki, alice[1], d / "future.pem", future=True),
             "int": str(pki.int_cert)}
 
 
@@ -171,6 +172,8 @@ def test_refusals(cgw, certs, origin):
         # Expired (same key pair as alice's).
         r = one(gw.port, path, certs["expired"])
         assert r.status == 403 and json.loads(r.body) == EXPIRED
+        r = one(gw.port, path, certs["future"])
+        assert r.status == 403 and json.loads(r.body) == {"error": "Certificate is not yet valid"}
         # A token of another key does not stand in for the certificate.
         r = one(gw.port, path, certs["bob"], {"Authorization": token})
         assert r.status == 401 and json.loads(r.body) == DISALLOWED

@@ -38,7 +38,9 @@ def certs(tmp_path_factory, pki):
     foreign = foreign_pki.leaf("client-foreign", ["client-foreign"], client=True)
     # An expired client certificate from the same intermediate.
     expired = expired_client_cert(pki, ok[1], d / "expired.pem")
+    future = expired_client_cert(pki, ok[1], d / "future.pem", future=True)
     return {"server": server, "ok": ok, "other": other, "foreign": foreign, "expired": expired,
+            "future": future,
             "int": str(pki.int_cert), "root": str(pki.ca)}
 
 
@@ -83,7 +85,8 @@ def test_allow_list_with_tyks_refusals(mgw, certs, origin):
     assert r.status == 200, r.body
     assert origin.count() == 1
     cases = [(None, REQUIRED), (certs["other"], not_allowed(certs["other"][0])),
-             (certs["foreign"], not_allowed(certs["foreign"][0])), (certs["expired"], EXPIRED)]
+             (certs["foreign"], not_allowed(certs["foreign"][0])), (certs["expired"], EXPIRED),
+             (certs["future"], {"error": "Certificate is not yet valid"})]
     for cert, body in cases:
         r = one(gw.port, "a.example.com", "a.example.com", cert=cert)
         assert r.status == 403 and json.loads(r.body) == body, (cert, r.body)
