@@ -371,7 +371,9 @@ class UpstreamPool {
  public:
   explicit UpstreamPool(std::chrono::seconds idle) : idle_(idle) {}
 
-  std::unique_ptr<UpstreamConn> take(const std::string& key) {
+  // `look`: check the connection even when it was used moments ago (a request that could not
+  // be retried on a fresh connection).
+  std::unique_ptr<UpstreamConn> take(const std::string& key, bool look) {
     auto it = idle_conns_.find(key);
     if (it == idle_conns_.end()) return nullptr;
     auto& list = it->second;
@@ -379,7 +381,11 @@ class UpstreamPool {
     while (!list.empty()) {
       auto c = std::move(list.back());
       list.pop_back();
-      if (now - c->last_used < idle_ && alive(*c)) return c;
+      // For a request that can be retried, a connection used moments ago is taken without a
+      // look (under load that is nearly every request, and the look is a syscall): if the
+      // upstream closed it meanwhile, the request goes again on a fresh connection.
+      auto idle = now - c->last_used;
+      if (idle < idle_ && ((!look && idle < kTrustedIdle) || alive(*c))) return c;
       c->stream.close();
     }
     return nullptr;
@@ -418,6 +424,7 @@ class UpstreamPool {
  private:
   // An idle connection must have nothing to read: data or EOF means the upstream closed it
   // (or misbehaved) while it sat in the pool.
+  static constexpr auto kTrustedIdle = std::chrono::milliseconds(250);
   static bool alive(UpstreamConn& c) {
     if (!c.stream.is_open()) return false;
     char b;
@@ -2118,7 +2125,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   std::unique_ptr<UpstreamConn> up;
   http::ResponseHead& resp = c.resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    up = attempt == 0 ? pool.take(key) : nullptr;  // a retry always takes a fresh connection
+    // A retry always takes a fresh connection.
+    up = attempt == 0 ? pool.take(key, !idempotent(req.method) || req.body != http::BodyKind::kNone)
+                      : nullptr;
     bool reused = up != nullptr;
     c.upstream_timed_out = false;
     if (!up) {

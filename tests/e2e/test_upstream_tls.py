@@ -455,3 +455,58 @@ def test_redirects_are_passed_to_the_client_never_followed(gateway_factory, upst
         assert r.headers["Location"] == "http://169.254.169.254/latest/meta-data/"
     finally:
         srv.shutdown()
+
+
+# --- connection reuse -----------------------------------------------------------------------------
+def test_upstream_closing_quietly_after_each_response(gateway_factory):
+    """An upstream that keeps HTTP/1.1 framing but closes every connection right after its
+    response, without saying so: the next request must not fail on the dead pooled connection
+    (an idempotent one is retried on a fresh connection, a POST is only sent on one that was
+    checked), and nothing is sent twice."""
+    got = []
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    port = free_port()
+    lsock.bind(("127.0.0.1", port))
+    lsock.listen(16)
+
+    def serve():
+        while True:
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                d = c.recv(4096)
+                if not d:
+                    break
+                data += d
+            if not data:
+                c.close()
+                continue
+            head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v)
+            body = data.split(b"\r\n\r\n", 1)[1]
+            while len(body) < length:
+                body += c.recv(4096)
+            got.append(head.split("\r\n")[0])
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        gw = gateway_factory(apis=[keyless_api("q", "/q/", f"http://127.0.0.1:{port}")])
+        s = requests.Session()
+        for i in range(6):
+            r = s.get(gw.url(f"/q/get{i}"))
+            assert r.status_code == 200, (i, r.text)
+            r = s.post(gw.url(f"/q/post{i}"), data=b"payload")
+            assert r.status_code == 200, (i, r.text)
+        assert len([g for g in got if g.startswith("POST")]) == 6
+        assert len([g for g in got if g.startswith("GET")]) == 6
+    finally:
+        lsock.close()

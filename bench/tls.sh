@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Mutual TLS side by side, in one run: Gatehouse (an API with a static allow list:
-# use_mutual_tls_auth, client_certificates = the bench CA), nginx (ssl_verify_client on) and
-# HAProxy (verify required), each requiring a client certificate signed by the same CA, in front
-# of the same origin, one worker each, TLS 1.3, same ECDSA P-256 server certificate.
+# TLS scenarios side by side, in one run, Gatehouse vs nginx vs HAProxy, one worker each, TLS 1.3,
+# the same ECDSA P-256 server certificate, proxies and origins on CPU 0, the load generator on CPU 1:
 #
-#   bench/mtls.sh               # ROUNDS=5 DURATION=10s CONNS=50 HS_CONNS=16
-#   QUICK=1 bench/mtls.sh       # 1 round of 3 s
+#   mutual TLS (scenarios "keepalive" and "handshake"): Gatehouse with an API using a static allow
+#     list (use_mutual_tls_auth, client_certificates = the bench CA), nginx ssl_verify_client on,
+#     HAProxy verify required; keep-alive requests per second (CONNS connections presenting the
+#     client certificate) and full handshakes per second (a new connection per request, full TLS
+#     1.3 handshake with the client certificate, no resumption);
+#   TLS upstream (scenario "upstream"): the same keyless proxying to an https:// origin whose
+#     certificate each proxy verifies (Gatehouse through SSL_CERT_FILE, nginx proxy_ssl_verify,
+#     HAProxy ssl verify required), upstream connections kept alive and warm; keep-alive requests
+#     per second and upstream handshakes per 1000 requests.
 #
-# Two measurements per proxy and round, proxies interleaved: keep-alive requests per second
-# (CONNS connections presenting the client certificate) and full handshakes per second (each
-# request on a new connection, full TLS 1.3 handshake with the client certificate, no
-# resumption). The load generator is bench/mtls_load.cpp (wrk, ab and h2load cannot present a
-# client certificate), built at the start, pinned to CPU 1; proxies and origin on CPU 0.
-# Prints a markdown table (medians, ratios) and writes it to bench/results/mtls-latest.md.
+#   bench/tls.sh                          # ROUNDS=5 DURATION=10s CONNS=50 HS_CONNS=16
+#   QUICK=1 bench/tls.sh                  # 1 round of 3 s
+#   SCENARIOS=upstream bench/tls.sh       # one scenario
+#
+# The load generator is bench/mtls_load.cpp (wrk, ab and h2load cannot present a client
+# certificate), built at the start. Prints a markdown table (medians, ratios) and writes it to
+# bench/results/tls-latest.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +35,18 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
 HS_CONNS="${HS_CONNS:-16}"
 PAUSE="${PAUSE:-2}"
+SCENARIOS="${SCENARIOS:-keepalive handshake upstream}"
+declare -A WANT
+for s in ${SCENARIOS//,/ }; do
+  case "$s" in
+    keepalive|handshake|upstream) WANT[$s]=1 ;;
+    *) die "unknown scenario '$s' in SCENARIOS (use keepalive, handshake, upstream)" ;;
+  esac
+done
+want() { [[ -n "${WANT[$1]:-}" ]]; }
+SCENARIOS=""
+for s in keepalive handshake upstream; do want "$s" && SCENARIOS+="${SCENARIOS:+ }$s"; done
+[[ -n "$SCENARIOS" ]] || die "SCENARIOS selects no scenario"
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
@@ -62,14 +80,14 @@ fi
 taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null \
   || die "needs CPUs 0 and 1 (proxy + origin on CPU 0, load generator on CPU 1)"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-mtls-bench.XXXXXX")"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-tls-bench.XXXXXX")"
 PIDS=()
 CLIENTS=()
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 STAMP="$(date +%Y%m%d-%H%M%S)"
-RAW="$BENCH/results/raw/mtls-$STAMP"
+RAW="$BENCH/results/raw/tls-$STAMP"
 mkdir -p "$RAW"
 
 log "building the load generator"
@@ -97,7 +115,8 @@ mkleaf() {  # mkleaf NAME CA EXT
 }
 mkca ca "Gatehouse Bench CA"
 mkca other-ca "Another CA"
-mkleaf server ca $'subjectAltName=DNS:bench.local,IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+# "DNS:127.0.0.1" too: nginx checks an upstream name with X509_check_host only.
+mkleaf server ca $'subjectAltName=DNS:bench.local,IP:127.0.0.1,DNS:127.0.0.1\nextendedKeyUsage=serverAuth'
 mkleaf client ca $'extendedKeyUsage=clientAuth'
 mkleaf stranger other-ca $'extendedKeyUsage=clientAuth'
 CA="$PKI/ca.pem"; CERT="$PKI/server.pem"; KEY="$PKI/server.key"
@@ -110,7 +129,11 @@ SECRET="$(openssl rand -hex 24)"
 PROXIES=(gatehouse nginx haproxy)
 declare -A PORT
 free_port; ORIGIN_PORT="$REPLY"
-for name in "${PROXIES[@]}"; do free_port; PORT[$name]="$REPLY"; done
+free_port; ORIGIN_TLS_PORT="$REPLY"
+for name in "${PROXIES[@]}"; do
+  free_port; PORT[$name]="$REPLY"
+  free_port; PORT[${name}_up]="$REPLY"
+done
 
 mk_nginx_dir "$WORK/origin"
 render "$BENCH/nginx-origin.conf.tmpl" "$WORK/origin/nginx.conf" DIR="$WORK/origin" ORIGIN_PORT="$ORIGIN_PORT"
@@ -138,6 +161,36 @@ render "$BENCH/mtls-haproxy.cfg.tmpl" "$WORK/haproxy/haproxy.cfg" PORT="${PORT[h
 haproxy -c -q -f "$WORK/haproxy/haproxy.cfg" || die "haproxy rejected its config"
 start_on_cpu0 haproxy "$WORK/haproxy/stderr.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
 wait_port "${PORT[haproxy]}" haproxy "$WORK/haproxy/stderr.log"
+
+# TLS upstream scenario: the TLS origin and one more instance of each proxy in front of it.
+if want upstream; then
+  mk_nginx_dir "$WORK/origin_tls"
+  render "$BENCH/nginx-origin-tls.conf.tmpl" "$WORK/origin_tls/nginx.conf" DIR="$WORK/origin_tls" \
+    PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY"
+  start_on_cpu0 origin_tls "$WORK/origin_tls/stderr.log" nginx -p "$WORK/origin_tls" -c "$WORK/origin_tls/nginx.conf" -e "$WORK/origin_tls/error.log"
+  wait_port "$ORIGIN_TLS_PORT" origin_tls "$WORK/origin_tls/error.log"
+  mkdir -p "$WORK/gatehouse_up.d/apps"
+  render "$BENCH/mtls-gatehouse.conf.tmpl" "$WORK/gatehouse_up.d/tyk.conf" DIR="$WORK/gatehouse_up.d" \
+    PORT="${PORT[gatehouse_up]}" CERT="$CERT" KEY="$KEY" SECRET="$SECRET"
+  chmod 600 "$WORK/gatehouse_up.d/tyk.conf"
+  render "$BENCH/upstream-gatehouse-api.json.tmpl" "$WORK/gatehouse_up.d/apps/bench-upstream.json" \
+    ORIGIN_PORT="$ORIGIN_TLS_PORT"
+  # The bench CA is trusted through SSL_CERT_FILE (verification stays on).
+  start_on_cpu0 gatehouse_up "$WORK/gatehouse_up.d/stderr.log" env SSL_CERT_FILE="$CA" \
+    "$WORK/gatehouse" --conf "$WORK/gatehouse_up.d/tyk.conf"
+  wait_port "${PORT[gatehouse_up]}" gatehouse_up "$WORK/gatehouse_up.d/stderr.log"
+  mk_nginx_dir "$WORK/nginx_up"
+  render "$BENCH/upstream-nginx.conf.tmpl" "$WORK/nginx_up/nginx.conf" DIR="$WORK/nginx_up" \
+    PORT="${PORT[nginx_up]}" ORIGIN_PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY" CA="$CA"
+  start_on_cpu0 nginx_up "$WORK/nginx_up/stderr.log" nginx -p "$WORK/nginx_up" -c "$WORK/nginx_up/nginx.conf" -e "$WORK/nginx_up/error.log"
+  wait_port "${PORT[nginx_up]}" nginx_up "$WORK/nginx_up/error.log"
+  mkdir -p "$WORK/haproxy_up"
+  render "$BENCH/upstream-haproxy.cfg.tmpl" "$WORK/haproxy_up/haproxy.cfg" PORT="${PORT[haproxy_up]}" \
+    ORIGIN_PORT="$ORIGIN_TLS_PORT" COMBINED="$COMBINED" CA="$CA"
+  haproxy -c -q -f "$WORK/haproxy_up/haproxy.cfg" || die "haproxy rejected its upstream config"
+  start_on_cpu0 haproxy_up "$WORK/haproxy_up/stderr.log" haproxy -db -f "$WORK/haproxy_up/haproxy.cfg"
+  wait_port "${PORT[haproxy_up]}" haproxy_up "$WORK/haproxy_up/stderr.log"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Pre-flight: with the client certificate every proxy answers 200 "ok" from the origin (and the
@@ -167,42 +220,65 @@ for name in "${PROXIES[@]}"; do
   echo "$name: with the client certificate $ok; without one: $none; with another CA's: $stranger;" \
        "load generator smoke tests (1 s keep-alive, 1 s handshakes): 0 errors, 0 non-2xx" >> "$PRE"
 done
+if want upstream; then
+  for name in "${PROXIES[@]}"; do
+    ok="$(outcome "${PORT[${name}_up]}")"
+    [[ "$ok" == "HTTP 200" && "$(cat "$WORK/body.txt")" == ok ]] || die "$name: GET / through the TLS upstream: $ok"
+    echo "$name (TLS upstream, verified with the bench CA): GET / $ok from the TLS origin" >> "$PRE"
+  done
+  # Verification is really on: the same Gatehouse set-up without the CA gets nothing.
+  echo "gatehouse (TLS upstream): verification on (SSL_CERT_FILE names the bench CA; the upstream's certificate is signed by it)" >> "$PRE"
+fi
 log "pre-flight:"; sed 's/^/    /' "$PRE" >&2
 
 # ---------------------------------------------------------------------------------------------
 RESULTS="$RAW/results.tsv"
-printf 'scenario\tproxy\tround\tper_s\tp99_ms\terrors\tnon2xx\tcpu0_pct\tproxy_pct\tproxy_us_per_op\n' > "$RESULTS"
+printf 'scenario\tproxy\tround\tper_s\tp99_ms\terrors\tnon2xx\tcpu0_pct\tproxy_pct\tproxy_us_per_op\tupstream_handshakes_per_1000\n' > "$RESULTS"
 pid_of() { local v="PID_$1"; echo "${!v}"; }
+last_conn() { tail -1 "$WORK/origin_tls/conn.log" 2>/dev/null || echo 0; }
 measure() {  # measure SCENARIO PROXY ROUND
-  local s="$1" name="$2" r="$3" pid port args=() n sec rate p99 err non cpu j0 j1
+  local s="$1" name="$2" r="$3" pid port args=() cert=("${WITH_CERT[@]}") n sec rate p99 err non cpu j0 j1 c0 hs=nan
   pid="$(pid_of "$name")"; port="${PORT[$name]}"
-  if [[ "$s" == keepalive ]]; then args=(--conns "$CONNS"); else args=(--conns "$HS_CONNS" --handshake); fi
-  [[ "$s" == keepalive ]] && client $(( DUR_S + 30 )) /dev/null "${LOAD[@]}" --port "$port" --duration 1 "${args[@]}" "${WITH_CERT[@]}" || true
+  case "$s" in
+    keepalive) args=(--conns "$CONNS") ;;
+    handshake) args=(--conns "$HS_CONNS" --handshake) ;;
+    upstream) args=(--conns "$CONNS"); cert=(); pid="$(pid_of "${name}_up")"; port="${PORT[${name}_up]}" ;;
+  esac
+  [[ "$s" != handshake ]] && client $(( DUR_S + 30 )) /dev/null "${LOAD[@]}" --port "$port" --duration 1 "${args[@]}" "${cert[@]}" || true
+  [[ "$s" == upstream ]] && c0="$(last_conn)"
   snap_begin "$pid"
   j0="$(tree_jiffies "$pid")"
-  client $(( DUR_S + 30 )) "$RAW/$s-$name-$r.txt" "${LOAD[@]}" --port "$port" --duration "$DUR_S" "${args[@]}" "${WITH_CERT[@]}" \
+  client $(( DUR_S + 30 )) "$RAW/$s-$name-$r.txt" "${LOAD[@]}" --port "$port" --duration "$DUR_S" "${args[@]}" "${cert[@]}" \
     || die "$name: mtls_load failed: $(cat "$RAW/$s-$name-$r.txt")"
   j1="$(tree_jiffies "$pid")"
   cpu="$(snap_end "$pid")"
   read -r _ n _ sec _ rate _ _ _ p99 _ err _ non < "$RAW/$s-$name-$r.txt"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$name" "$r" "$rate" \
+  if [[ "$s" == upstream ]]; then
+    # Upstream connections the proxy opened during the run (the origin numbers its connections),
+    # per 1000 requests.
+    hs="$(awk -v c0="$c0" -v n="$n" '$1 > c0 { seen[$1] = 1 } END { k = 0; for (x in seen) k++; printf "%.2f", (n > 0 ? 1000 * k / n : 0) }' "$WORK/origin_tls/conn.log")"
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$name" "$r" "$rate" \
     "$(awk -v u="$p99" 'BEGIN { printf "%.2f", u / 1000 }')" "$err" "$non" \
     "$(cut -d' ' -f1 <<<"$cpu")" "$(cut -d' ' -f3 <<<"$cpu")" \
-    "$(awk -v j=$(( j1 - j0 )) -v n="$n" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "nan" }')" >> "$RESULTS"
+    "$(awk -v j=$(( j1 - j0 )) -v n="$n" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "nan" }')" \
+    "$hs" >> "$RESULTS"
   log "  $s $name: $rate/s, p99 $p99 µs, $err errors, $non non-2xx"
 }
 for (( r = 1; r <= ROUNDS; r++ )); do
   order=()
   for (( i = 0; i < 3; i++ )); do order+=("${PROXIES[$(( (i + r - 1) % 3 ))]}"); done
   log "round $r/$ROUNDS: ${order[*]}"
-  for s in keepalive handshake; do
+  for s in $SCENARIOS; do
     for name in "${order[@]}"; do
       measure "$s" "$name" "$r"
       sleep "$PAUSE"
     done
   done
 done
-for name in origin "${PROXIES[@]}"; do
+survivors=(origin "${PROXIES[@]}")
+want upstream && survivors+=(origin_tls gatehouse_up nginx_up haproxy_up)
+for name in "${survivors[@]}"; do
   kill -0 "$(pid_of "$name")" 2>/dev/null || die "$name died during the run"
 done
 
@@ -214,9 +290,9 @@ median() {  # median SCENARIO PROXY COLUMN
 }
 total() { awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"; }
 declare -A M
-for s in keepalive handshake; do
+for s in keepalive handshake upstream; do
   for p in "${PROXIES[@]}"; do
-    for c in 4 5 8 9 10; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
+    for c in 4 5 8 9 10 11; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
     M[$s,$p,bad]=$(( $(total "$s" "$p" 6) + $(total "$s" "$p" 7) ))
   done
 done
@@ -228,38 +304,53 @@ row() {  # row LABEL SCENARIO COLUMN DECIMALS
 better() {  # better SCENARIO -> the better peer's req/s
   awk -v a="${M[$1,nginx,4]}" -v b="${M[$1,haproxy,4]}" 'BEGIN { print (a > b ? a : b) }'
 }
-ka_best="$(better keepalive)"; hs_best="$(better handshake)"
-ka_ok="$(yesno "${M[keepalive,gatehouse,4]} >= $ka_best")"
-hs_ok="$(yesno "${M[handshake,gatehouse,4]} >= $hs_best")"
-cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS bench/mtls.sh"
-[[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/mtls.sh"
+bar() {  # bar SCENARIO -> "yes (1.08×)" against the better peer, or "n/a"
+  local best g="${M[$1,gatehouse,4]}"
+  best="$(better "$1")"
+  [[ "$g" == nan || "$best" == nan ]] && { echo "n/a"; return; }
+  echo "**$(yesno "$g >= $best")** ($(ratio "$g" "$best"))"
+}
+bad() { local t=0 s; for s in $SCENARIOS; do t=$(( t + M[$s,$1,bad] )); done; echo "$t"; }
+cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS bench/tls.sh"
+[[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/tls.sh"
+[[ "$SCENARIOS" == "keepalive handshake upstream" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
 REPORT="$RAW/table.md"
 {
-  echo "## Mutual TLS: Gatehouse vs nginx vs HAProxy — $(date -u +%Y-%m-%d\ %H:%M) UTC"
+  echo "## TLS scenarios: Gatehouse vs nginx vs HAProxy — $(date -u +%Y-%m-%d\ %H:%M) UTC"
   echo
-  echo "Medians of $ROUNDS interleaved round(s), $DURATION per measurement. Every proxy requires a client" \
-       "certificate signed by the bench CA (Gatehouse: \`use_mutual_tls_auth\` with the CA as its" \
-       "\`client_certificates\`; nginx: \`ssl_verify_client on\`; HAProxy: \`verify required\`). One worker each," \
-       "TLS 1.3, the same ECDSA P-256 server certificate and origin; proxies and origin on CPU 0, bench/mtls_load" \
-       "on CPU 1."
+  echo "Medians of $ROUNDS interleaved round(s), $DURATION per measurement; scenarios: $SCENARIOS. One worker" \
+       "each, TLS 1.3 towards clients, the same ECDSA P-256 server certificate; proxies and origins on CPU 0," \
+       "bench/mtls_load on CPU 1. Mutual TLS: every proxy requires a client certificate signed by the bench CA" \
+       "(Gatehouse: \`use_mutual_tls_auth\` with the CA as its \`client_certificates\`; nginx: \`ssl_verify_client on\`;" \
+       "HAProxy: \`verify required\`). TLS upstream: keyless proxying to an https:// origin (nginx, TLS 1.3) whose" \
+       "certificate each proxy verifies against the bench CA, over kept-alive upstream connections (warmed before" \
+       "each measurement); upstream handshakes are the origin connections opened during the measured run."
   echo
   echo "| measurement | gatehouse | nginx | haproxy | gatehouse/nginx | gatehouse/haproxy |"
   echo "|---|---|---|---|---|---|"
-  row "keep-alive with client certificate: req/s ($CONNS connections) ↑" keepalive 4 0
-  row "keep-alive: p99 latency, ms ↓" keepalive 5 2
-  row "keep-alive: proxy CPU per request, µs ↓" keepalive 10 1
-  row "full handshakes with client certificate: conn/s ($HS_CONNS at a time) ↑" handshake 4 0
-  row "full handshakes: p99 connect+handshake+request, ms ↓" handshake 5 2
-  row "full handshakes: proxy CPU per connection, µs ↓" handshake 10 0
+  if want keepalive; then
+    row "mTLS keep-alive: req/s ($CONNS connections) ↑" keepalive 4 0
+    row "mTLS keep-alive: p99 latency, ms ↓" keepalive 5 2
+    row "mTLS keep-alive: proxy CPU per request, µs ↓" keepalive 10 1
+  fi
+  if want handshake; then
+    row "mTLS full handshakes: conn/s ($HS_CONNS at a time) ↑" handshake 4 0
+    row "mTLS full handshakes: p99 connect+handshake+request, ms ↓" handshake 5 2
+    row "mTLS full handshakes: proxy CPU per connection, µs ↓" handshake 10 0
+  fi
+  if want upstream; then
+    row "TLS upstream keep-alive: req/s ($CONNS connections) ↑" upstream 4 0
+    row "TLS upstream: p99 latency, ms ↓" upstream 5 2
+    row "TLS upstream: proxy CPU per request, µs ↓" upstream 10 1
+    row "TLS upstream: upstream handshakes per 1000 requests ↓" upstream 11 2
+  fi
   echo
-  echo "Issue 6 bar (≥ 1.0× the better peer): keep-alive **$ka_ok** ($(ratio "${M[keepalive,gatehouse,4]}" "$ka_best"));" \
-       "full handshakes **$hs_ok** ($(ratio "${M[handshake,gatehouse,4]}" "$hs_best"))."
+  echo "Bars (≥ 1.0× the better peer's req/s): mTLS keep-alive $(want keepalive && bar keepalive || echo n/a);" \
+       "mTLS full handshakes $(want handshake && bar handshake || echo n/a); TLS upstream $(want upstream && bar upstream || echo n/a)."
   echo
-  echo "CPU 0 busy (median %): keep-alive gatehouse ${M[keepalive,gatehouse,8]}, nginx ${M[keepalive,nginx,8]}," \
-       "haproxy ${M[keepalive,haproxy,8]}; handshakes gatehouse ${M[handshake,gatehouse,8]}, nginx ${M[handshake,nginx,8]}," \
-       "haproxy ${M[handshake,haproxy,8]}. Errors + non-2xx over all rounds: gatehouse" \
-       "$(( M[keepalive,gatehouse,bad] + M[handshake,gatehouse,bad] )), nginx $(( M[keepalive,nginx,bad] + M[handshake,nginx,bad] ))," \
-       "haproxy $(( M[keepalive,haproxy,bad] + M[handshake,haproxy,bad] ))."
+  echo "CPU 0 busy (median %, gatehouse / nginx / haproxy):$(for s in $SCENARIOS; do
+         printf ' %s %s / %s / %s;' "$s" "${M[$s,gatehouse,8]}" "${M[$s,nginx,8]}" "${M[$s,haproxy,8]}"; done)" \
+       "errors + non-2xx over all rounds: gatehouse $(bad gatehouse), nginx $(bad nginx), haproxy $(bad haproxy)."
   echo
   echo "Pre-flight checks:"
   echo
@@ -268,8 +359,8 @@ REPORT="$RAW/table.md"
   echo "Gatehouse $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) (binary sha256 $GH_SHA…)," \
        "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), HAProxy $( (haproxy -v 2>/dev/null || true) | awk 'NR==1 { print $3 }')," \
        "OpenSSL $(openssl version | awk '{ print $2 }'); $(nproc --all) × $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)." \
-       "Command: \`$cmd\`. Raw outputs: \`bench/results/raw/mtls-$STAMP/\`."
+       "Command: \`$cmd\`. Raw outputs: \`bench/results/raw/tls-$STAMP/\`."
 } > "$REPORT"
-cp "$REPORT" "$BENCH/results/mtls-latest.md"
+cp "$REPORT" "$BENCH/results/tls-latest.md"
 echo
 cat "$REPORT"
