@@ -452,6 +452,7 @@ struct ClientConn {
   bool closed = false;
   UpstreamConn* active_upstream = nullptr;
   bool upstream_timed_out = false;
+  bool reading_body = false;  // waiting for more of the client's request body
   // Per-request scratch, kept across keep-alive requests so that a request allocates nothing.
   http::RequestHead req;
   http::ResponseHead resp;
@@ -1054,7 +1055,7 @@ awaitable<void> Worker::watchdog(std::shared_ptr<ClientConn> c) {
     co_await c->timer.async_wait(nothrow);
     if (c->closed) break;
     if (Clock::now() < c->deadline) continue;
-    if (c->active_upstream) {
+    if (c->active_upstream && !c->reading_body) {
       // The upstream is late: drop it and give the client the rest of the write budget.
       c->upstream_timed_out = true;
       c->active_upstream->stream.close();
@@ -2113,8 +2114,12 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
 
   // More of the client's request body, under the read deadline; false when the client is gone.
   auto read_client = [&]() -> awaitable<bool> {
+    // A client that stalls its body longer than read_timeout is dropped (the watchdog closes
+    // its connection, not the upstream's).
     c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
+    c.reading_body = true;
     auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
+    c.reading_body = false;
     if (rec) co_return false;
     c.in.commit(n);
     co_return true;
