@@ -173,6 +173,10 @@ Result<TargetUrl> parse_target(const std::string& url) {
   }
   t.authority = std::string(u.encoded_host_and_port());
   t.path = std::string(u.encoded_path());
+  // After an authority the path is empty or absolute; anything else would make a malformed
+  // request line towards the upstream.
+  if (!t.path.empty() && t.path[0] != '/')
+    return Error{"target_url \"" + url + "\" has a malformed path"};
   while (!t.path.empty() && t.path.back() == '/') t.path.pop_back();
   if (u.has_query()) t.query = std::string(u.encoded_query());
   return t;
