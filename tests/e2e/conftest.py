@@ -442,6 +442,8 @@ class Redis:
             a += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls["cert"],
                   "--tls-key-file", self.tls["key"], "--tls-ca-cert-file", self.tls["ca"],
                   "--tls-auth-clients", "yes" if self.tls.get("auth_clients", True) else "no"]
+            if self.tls.get("protocols"):
+                a += ["--tls-protocols", self.tls["protocols"]]
         else:
             a += ["--port", str(self.port)]
         if self.password:

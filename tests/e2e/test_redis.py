@@ -226,6 +226,46 @@ def test_tls_to_redis_refusals_fail_closed(redis_factory, gateway_factory, origi
         assert "certificate" in gw.logs()
 
 
+def test_redis_insecure_skip_verify_is_an_explicit_warned_opt_in(redis_factory, gateway_factory,
+                                                                   origin, redis_pki):
+    """A Redis whose certificate no configured CA vouches for: refused by default (above), served
+    with storage.ssl_insecure_skip_verify, which logs a warning."""
+    redis = tls_redis(redis_factory, redis_pki)
+    storage = dict(redis.storage_conf(), use_ssl=True, ca_file=redis_pki["other_ca"],
+                   cert_file=redis_pki["client"][0], key_file=redis_pki["client"][1],
+                   ssl_insecure_skip_verify=True)
+    gw = gateway_factory(conf={"storage": storage, "gatehouse": {"store": {"type": "redis"}}},
+                         apis=[token_api("a", "/a/", origin.url)])
+    k = create_key(gw)
+    assert get(gw, "/a/", k["key"]).status_code == 200
+    assert "Redis TLS verification is disabled" in gw.logs()
+
+
+@pytest.mark.parametrize("server,client,works", [
+    ("TLSv1.2", {"tls_max_version": "1.2"}, True),
+    ("TLSv1.2", {"tls_min_version": "1.3"}, False),
+    ("TLSv1.3", {"tls_max_version": "1.2"}, False),
+    ("TLSv1.3", {}, True),
+])
+def test_redis_tls_versions(redis_factory, gateway_factory, origin, redis_pki, server, client, works):
+    redis = redis_factory(tls={"cert": redis_pki["server"][2], "key": redis_pki["server"][1],
+                               "ca": redis_pki["ca"], "client_cert": redis_pki["client"][0],
+                               "client_key": redis_pki["client"][1], "protocols": server})
+    storage = dict(redis.storage_conf(), use_ssl=True, ca_file=redis_pki["ca"],
+                   cert_file=redis_pki["client"][0], key_file=redis_pki["client"][1], **client)
+    gw = gateway_factory(conf={"storage": storage, "gatehouse": {"store": {"type": "redis"}}},
+                         apis=[token_api("a", "/a/", origin.url)])
+    if works:
+        k = create_key(gw)
+        assert get(gw, "/a/", k["key"]).status_code == 200
+    else:
+        time.sleep(0.5)
+        assert requests.get(gw.url("/ready"), timeout=5).status_code == 503
+        r = get(gw, "/a/", "whatever-token")
+        assert r.status_code == 503 and r.json() == STORE_DOWN
+        assert redis.cli("DBSIZE").strip() == "0"
+
+
 def test_redis_password(redis_factory, gateway_factory, origin):
     redis = redis_factory(password="redis-pass-123")
     gw = gateway_factory(conf=gw_conf(redis, storage=dict(redis.storage_conf(),
