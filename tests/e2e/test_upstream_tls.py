@@ -10,6 +10,7 @@ positive control."""
 import base64
 import hashlib
 import json
+import queue
 import socket
 import ssl
 import threading
@@ -59,17 +60,22 @@ def upki(pki, tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def upstreams():
+def stopping_factory(cls):
+    """A fixture body that makes servers of `cls` on demand and stops them all afterwards."""
     made = []
 
     def make(**kw):
-        o = Origin(**kw)
-        made.append(o)
-        return o
+        obj = cls(**kw)
+        made.append(obj)
+        return obj
     yield make
-    for o in made:
-        o.stop()
+    for obj in made:
+        obj.stop()
+
+
+@pytest.fixture
+def upstreams():
+    yield from stopping_factory(Origin)
 
 
 def trusted(pki):
@@ -102,8 +108,7 @@ def test_upstream_client_certificate_by_host(gateway_factory, upki, upstreams, p
     assert r.json()["client_cert_sha256"] == cert_sha(upki["client_a"][0])
 
 
-def test_gateway_wide_upstream_certificates_and_precedence(gateway_factory, upki, upstreams, pki,
-                                                           tmp_path):
+def test_gateway_wide_upstream_certificates_and_precedence(gateway_factory, upki, upstreams, pki):
     up = upstreams(name="mtls-up2", tls_cert=upki["server"][2], tls_key=upki["server"][1],
                    client_ca=upki["ca"])
     optional = upstreams(name="asks", tls_cert=upki["server"][2], tls_key=upki["server"][1],
@@ -114,17 +119,18 @@ def test_gateway_wide_upstream_certificates_and_precedence(gateway_factory, upki
         keyless_api("g", "/g/", up.url),
         # The API's "*" overrides the gateway's exact entry (later maps win, as in Tyk).
         keyless_api("api-star", "/s/", up.url, upstream_certificates={"*": upki["client_b"][3]}),
-        # OAS mutualTLS, for another host pattern only: nothing is sent to this upstream.
+        # OAS mutualTLS: its exact host entry wins over the gateway's "*".
         {"openapi": "3.0.3", "info": {"title": "o", "version": "1"}, "paths": {},
          "x-tyk-api-gateway": {
              "info": {"id": "oas-m", "name": "oas-m", "state": {"active": True}},
              "upstream": {"url": optional.url.replace("127.0.0.1", "localhost"),
                           "mutualTLS": {"enabled": True, "domainToCertificateMapping": [
-                              {"domain": "other.test", "certificate": upki["client_a"][3]}]}},
+                              {"domain": "localhost", "certificate": upki["client_a"][3]}]}},
              "server": {"listenPath": {"value": "/o/", "strip": True}}}},
     ])
     assert requests.get(gw.url("/g/x")).json()["client_cert_sha256"] == cert_sha(upki["client_a"][0])
     assert requests.get(gw.url("/s/x")).json()["client_cert_sha256"] == cert_sha(upki["client_b"][0])
+    assert requests.get(gw.url("/o/x")).json()["client_cert_sha256"] == cert_sha(upki["client_a"][0])
     # security.certificates.upstream "*" applies to every host, so to see "nothing sent" the
     # gateway-wide map must not match: a second gateway without it.
     gw2 = gateway_factory(env=trusted(pki), apis=[
@@ -332,15 +338,7 @@ class ForwardProxy:
 
 @pytest.fixture
 def fproxy():
-    made = []
-
-    def make(**kw):
-        p = ForwardProxy(**kw)
-        made.append(p)
-        return p
-    yield make
-    for p in made:
-        p.stop()
+    yield from stopping_factory(ForwardProxy)
 
 
 def test_forward_proxy_http_and_https(gateway_factory, upki, upstreams, pki, fproxy, origin,
@@ -462,8 +460,10 @@ def test_upstream_closing_quietly_after_each_response(gateway_factory):
     """An upstream that keeps HTTP/1.1 framing but closes every connection right after its
     response, without saying so: the next request must not fail on the dead pooled connection
     (an idempotent one is retried on a fresh connection, a POST is only sent on one that was
-    checked), and nothing is sent twice."""
+    checked), and nothing is sent twice. The upstream has closed before the next request is
+    made, so each POST meets a connection that is already dead."""
     got = []
+    closed = queue.Queue()
     lsock = socket.socket()
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     port = free_port()
@@ -497,6 +497,7 @@ def test_upstream_closing_quietly_after_each_response(gateway_factory):
             got.append(head.split("\r\n")[0])
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             c.close()
+            closed.put(True)
     threading.Thread(target=serve, daemon=True).start()
     try:
         gw = gateway_factory(apis=[keyless_api("q", "/q/", f"http://127.0.0.1:{port}")])
@@ -504,8 +505,10 @@ def test_upstream_closing_quietly_after_each_response(gateway_factory):
         for i in range(6):
             r = s.get(gw.url(f"/q/get{i}"))
             assert r.status_code == 200, (i, r.text)
+            closed.get(timeout=5)
             r = s.post(gw.url(f"/q/post{i}"), data=b"payload")
             assert r.status_code == 200, (i, r.text)
+            closed.get(timeout=5)
         assert len([g for g in got if g.startswith("POST")]) == 6
         assert len([g for g in got if g.startswith("GET")]) == 6
     finally:
