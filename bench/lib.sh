@@ -143,3 +143,15 @@ fmt() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "nan") print "n/a"; else print
 
 yesno() { awk "BEGIN { print ($1) ? \"yes\" : \"no\" }"; }
 
+
+# Results tables ($RESULTS: a TSV with a header line, scenario in column 1, proxy in column 2).
+column_of() {  # column_of SCENARIO PROXY COLUMN -> the column's numbers, sorted
+  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p && $c != "nan" { print $c }' "$RESULTS" | sort -g
+}
+median() {  # median SCENARIO PROXY COLUMN -> "nan" when there is nothing
+  column_of "$@" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
+                         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+sumcol() {  # sumcol SCENARIO PROXY COLUMN -> the column's total
+  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"
+}

@@ -76,18 +76,29 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die(("missing value for " + a).c_str());
       return argv[++i];
     };
-    if (a == "--host") o.host = val();
-    else if (a == "--port") o.port = std::atoi(val().c_str());
-    else if (a == "--path") o.path = val();
-    else if (a == "--conns") o.conns = std::atoi(val().c_str());
-    else if (a == "--duration") o.duration = std::atof(val().c_str());
-    else if (a == "--cert") o.cert = val();
-    else if (a == "--key") o.key = val();
-    else if (a == "--sni") o.sni = val();
-    else if (a == "--handshake") o.handshake = true;
-    else die(("unknown option " + a).c_str());
+    if (a == "--host")
+      o.host = val();
+    else if (a == "--port")
+      o.port = std::atoi(val().c_str());
+    else if (a == "--path")
+      o.path = val();
+    else if (a == "--conns")
+      o.conns = std::atoi(val().c_str());
+    else if (a == "--duration")
+      o.duration = std::atof(val().c_str());
+    else if (a == "--cert")
+      o.cert = val();
+    else if (a == "--key")
+      o.key = val();
+    else if (a == "--sni")
+      o.sni = val();
+    else if (a == "--handshake")
+      o.handshake = true;
+    else
+      die(("unknown option " + a).c_str());
   }
-  if (o.port <= 0 || o.conns <= 0 || o.duration <= 0) die("needs --port, --conns > 0, --duration > 0");
+  if (o.port <= 0 || o.conns <= 0 || o.duration <= 0)
+    die("needs --port, --conns > 0, --duration > 0");
   return o;
 }
 

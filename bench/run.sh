@@ -624,18 +624,8 @@ done
 # otherwise): 14 Redis %, 15 Redis CPU us per request, 16 Redis commands sent by clients per request,
 # 17 EVALSHA+EVAL per request, 18 all commands Redis ran per request (inside scripts too),
 # 19 Redis socket reads per request, 20 proxy + Redis CPU us per request.
-column_of() {
-  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p && $c != "nan" { print $c }' "$RESULTS" | sort -g
-}
-median() {
-  column_of "$@" | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-                         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 range() {  # " (min–max)" when there is more than one round
   column_of "$1" "$2" "$3" | awk -v d="$4" '{ v[NR] = $1 } END { if (NR > 1) printf " (%.*f–%.*f)", d, v[1], d, v[NR] }'
-}
-sumcol() {
-  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"
 }
 
 declare -A M

@@ -135,61 +135,55 @@ for name in "${PROXIES[@]}"; do
   free_port; PORT[${name}_up]="$REPLY"
 done
 
-mk_nginx_dir "$WORK/origin"
-render "$BENCH/nginx-origin.conf.tmpl" "$WORK/origin/nginx.conf" DIR="$WORK/origin" ORIGIN_PORT="$ORIGIN_PORT"
-start_on_cpu0 origin "$WORK/origin/stderr.log" nginx -p "$WORK/origin" -c "$WORK/origin/nginx.conf" -e "$WORK/origin/error.log"
-wait_port "$ORIGIN_PORT" origin "$WORK/origin/error.log"
+# start_nginx NAME PORT TEMPLATE KEY=VALUE... : render an nginx config into $WORK/NAME, start it.
+start_nginx() {
+  local name="$1" port="$2" tmpl="$3" dir="$WORK/$1"; shift 3
+  mk_nginx_dir "$dir"
+  render "$tmpl" "$dir/nginx.conf" DIR="$dir" "$@"
+  start_on_cpu0 "$name" "$dir/stderr.log" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+  wait_port "$port" "$name" "$dir/error.log"
+}
+# start_haproxy NAME PORT TEMPLATE KEY=VALUE... : the same for HAProxy (config checked first).
+start_haproxy() {
+  local name="$1" port="$2" tmpl="$3" dir="$WORK/$1"; shift 3
+  mkdir -p "$dir"
+  render "$tmpl" "$dir/haproxy.cfg" PORT="$port" "$@"
+  haproxy -c -q -f "$dir/haproxy.cfg" || die "$name: haproxy rejected its config"
+  start_on_cpu0 "$name" "$dir/stderr.log" haproxy -db -f "$dir/haproxy.cfg"
+  wait_port "$port" "$name" "$dir/stderr.log"
+}
+# start_gatehouse NAME PORT API_TEMPLATE KEY=VALUE... : the gateway config (TLS listener) and one
+# API rendered from API_TEMPLATE; the bench CA is trusted through SSL_CERT_FILE (upstream
+# verification stays on).
+start_gatehouse() {
+  local name="$1" port="$2" tmpl="$3" dir="$WORK/$1.d"; shift 3
+  mkdir -p "$dir/apps"
+  render "$BENCH/mtls-gatehouse.conf.tmpl" "$dir/tyk.conf" DIR="$dir" PORT="$port" CERT="$CERT" \
+    KEY="$KEY" SECRET="$SECRET"
+  chmod 600 "$dir/tyk.conf"
+  render "$tmpl" "$dir/apps/bench.json" "$@"
+  start_on_cpu0 "$name" "$dir/stderr.log" env SSL_CERT_FILE="$CA" "$WORK/gatehouse" --conf "$dir/tyk.conf"
+  wait_port "$port" "$name" "$dir/stderr.log"
+}
 
-mkdir -p "$WORK/gatehouse.d/apps"
-render "$BENCH/mtls-gatehouse.conf.tmpl" "$WORK/gatehouse.d/tyk.conf" DIR="$WORK/gatehouse.d" \
-  PORT="${PORT[gatehouse]}" CERT="$CERT" KEY="$KEY" SECRET="$SECRET"
-chmod 600 "$WORK/gatehouse.d/tyk.conf"
-render "$BENCH/mtls-gatehouse-api.json.tmpl" "$WORK/gatehouse.d/apps/bench-mtls.json" \
+start_nginx origin "$ORIGIN_PORT" "$BENCH/nginx-origin.conf.tmpl" ORIGIN_PORT="$ORIGIN_PORT"
+start_gatehouse gatehouse "${PORT[gatehouse]}" "$BENCH/mtls-gatehouse-api.json.tmpl" \
   ORIGIN_PORT="$ORIGIN_PORT" CA="$CA"
-start_on_cpu0 gatehouse "$WORK/gatehouse.d/stderr.log" "$WORK/gatehouse" --conf "$WORK/gatehouse.d/tyk.conf"
-wait_port "${PORT[gatehouse]}" gatehouse "$WORK/gatehouse.d/stderr.log"
-
-mk_nginx_dir "$WORK/nginx"
-render "$BENCH/mtls-nginx.conf.tmpl" "$WORK/nginx/nginx.conf" DIR="$WORK/nginx" PORT="${PORT[nginx]}" \
+start_nginx nginx "${PORT[nginx]}" "$BENCH/mtls-nginx.conf.tmpl" PORT="${PORT[nginx]}" \
   ORIGIN_PORT="$ORIGIN_PORT" CERT="$CERT" KEY="$KEY" CA="$CA"
-start_on_cpu0 nginx "$WORK/nginx/stderr.log" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log"
-wait_port "${PORT[nginx]}" nginx "$WORK/nginx/error.log"
-
-mkdir -p "$WORK/haproxy"
-render "$BENCH/mtls-haproxy.cfg.tmpl" "$WORK/haproxy/haproxy.cfg" PORT="${PORT[haproxy]}" \
-  ORIGIN_PORT="$ORIGIN_PORT" COMBINED="$COMBINED" CA="$CA"
-haproxy -c -q -f "$WORK/haproxy/haproxy.cfg" || die "haproxy rejected its config"
-start_on_cpu0 haproxy "$WORK/haproxy/stderr.log" haproxy -db -f "$WORK/haproxy/haproxy.cfg"
-wait_port "${PORT[haproxy]}" haproxy "$WORK/haproxy/stderr.log"
+start_haproxy haproxy "${PORT[haproxy]}" "$BENCH/mtls-haproxy.cfg.tmpl" ORIGIN_PORT="$ORIGIN_PORT" \
+  COMBINED="$COMBINED" CA="$CA"
 
 # TLS upstream scenario: the TLS origin and one more instance of each proxy in front of it.
 if want upstream; then
-  mk_nginx_dir "$WORK/origin_tls"
-  render "$BENCH/nginx-origin-tls.conf.tmpl" "$WORK/origin_tls/nginx.conf" DIR="$WORK/origin_tls" \
-    PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY"
-  start_on_cpu0 origin_tls "$WORK/origin_tls/stderr.log" nginx -p "$WORK/origin_tls" -c "$WORK/origin_tls/nginx.conf" -e "$WORK/origin_tls/error.log"
-  wait_port "$ORIGIN_TLS_PORT" origin_tls "$WORK/origin_tls/error.log"
-  mkdir -p "$WORK/gatehouse_up.d/apps"
-  render "$BENCH/mtls-gatehouse.conf.tmpl" "$WORK/gatehouse_up.d/tyk.conf" DIR="$WORK/gatehouse_up.d" \
-    PORT="${PORT[gatehouse_up]}" CERT="$CERT" KEY="$KEY" SECRET="$SECRET"
-  chmod 600 "$WORK/gatehouse_up.d/tyk.conf"
-  render "$BENCH/upstream-gatehouse-api.json.tmpl" "$WORK/gatehouse_up.d/apps/bench-upstream.json" \
+  start_nginx origin_tls "$ORIGIN_TLS_PORT" "$BENCH/nginx-origin-tls.conf.tmpl" PORT="$ORIGIN_TLS_PORT" \
+    CERT="$CERT" KEY="$KEY"
+  start_gatehouse gatehouse_up "${PORT[gatehouse_up]}" "$BENCH/upstream-gatehouse-api.json.tmpl" \
     ORIGIN_PORT="$ORIGIN_TLS_PORT"
-  # The bench CA is trusted through SSL_CERT_FILE (verification stays on).
-  start_on_cpu0 gatehouse_up "$WORK/gatehouse_up.d/stderr.log" env SSL_CERT_FILE="$CA" \
-    "$WORK/gatehouse" --conf "$WORK/gatehouse_up.d/tyk.conf"
-  wait_port "${PORT[gatehouse_up]}" gatehouse_up "$WORK/gatehouse_up.d/stderr.log"
-  mk_nginx_dir "$WORK/nginx_up"
-  render "$BENCH/upstream-nginx.conf.tmpl" "$WORK/nginx_up/nginx.conf" DIR="$WORK/nginx_up" \
-    PORT="${PORT[nginx_up]}" ORIGIN_PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY" CA="$CA"
-  start_on_cpu0 nginx_up "$WORK/nginx_up/stderr.log" nginx -p "$WORK/nginx_up" -c "$WORK/nginx_up/nginx.conf" -e "$WORK/nginx_up/error.log"
-  wait_port "${PORT[nginx_up]}" nginx_up "$WORK/nginx_up/error.log"
-  mkdir -p "$WORK/haproxy_up"
-  render "$BENCH/upstream-haproxy.cfg.tmpl" "$WORK/haproxy_up/haproxy.cfg" PORT="${PORT[haproxy_up]}" \
+  start_nginx nginx_up "${PORT[nginx_up]}" "$BENCH/upstream-nginx.conf.tmpl" PORT="${PORT[nginx_up]}" \
+    ORIGIN_PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY" CA="$CA"
+  start_haproxy haproxy_up "${PORT[haproxy_up]}" "$BENCH/upstream-haproxy.cfg.tmpl" \
     ORIGIN_PORT="$ORIGIN_TLS_PORT" COMBINED="$COMBINED" CA="$CA"
-  haproxy -c -q -f "$WORK/haproxy_up/haproxy.cfg" || die "haproxy rejected its upstream config"
-  start_on_cpu0 haproxy_up "$WORK/haproxy_up/stderr.log" haproxy -db -f "$WORK/haproxy_up/haproxy.cfg"
-  wait_port "${PORT[haproxy_up]}" haproxy_up "$WORK/haproxy_up/stderr.log"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -283,17 +277,11 @@ for name in "${survivors[@]}"; do
 done
 
 # ---------------------------------------------------------------------------------------------
-median() {  # median SCENARIO PROXY COLUMN
-  awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p && $c != "nan" { print $c }' "$RESULTS" \
-    | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-                       if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-total() { awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"; }
 declare -A M
 for s in keepalive handshake upstream; do
   for p in "${PROXIES[@]}"; do
     for c in 4 5 8 9 10 11; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
-    M[$s,$p,bad]=$(( $(total "$s" "$p" 6) + $(total "$s" "$p" 7) ))
+    M[$s,$p,bad]=$(( $(sumcol "$s" "$p" 6) + $(sumcol "$s" "$p" 7) ))
   done
 done
 row() {  # row LABEL SCENARIO COLUMN DECIMALS
