@@ -7,11 +7,11 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config clang
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libnghttp2-dev libsqlite3-dev libhiredis-dev libgtest-dev libgmock-dev
-  openssl curl ca-certificates redis-server redis-tools
-  python3 python3-pytest python3-requests python3-cryptography
+  openssl curl ca-certificates redis-server redis-tools nghttp2-client
+  python3 python3-pytest python3-requests python3-cryptography python3-h2
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(nginx-light haproxy wrk nghttp2-client apache2-utils libbenchmark-dev linux-perf)
+  PKGS+=(nginx-light haproxy wrk apache2-utils libbenchmark-dev linux-perf)
 fi
 
 missing=()

@@ -69,10 +69,6 @@ void read_http_server_options(const ConfigReader& r, GatewayConfig& c) {
   auto& h = c.http_server_options;
   h.use_ssl = r.get_bool("http_server_options.use_ssl").value_or(false);
   h.enable_http2 = r.get_bool("http_server_options.enable_http2").value_or(false);
-  if (h.enable_http2)
-    c.warnings.push_back(
-        "http_server_options.enable_http2 is set, but this version serves HTTP/1.1 only: ALPN "
-        "offers http/1.1 and clients fall back to it");
   h.server_name = r.get_string("http_server_options.server_name").value_or("");
   h.min_version = tls_version(r, "http_server_options.min_version", 771);
   h.max_version = tls_version(r, "http_server_options.max_version", 772);
@@ -212,6 +208,19 @@ void read_gatehouse(const ConfigReader& r, GatewayConfig& c) {
   g.ticket_key_rotation = positive_int(r, "gatehouse.ticket_key_rotation", 6 * 3600, 1, 7 * 86400);
   g.max_connections_per_worker =
       positive_int(r, "gatehouse.max_connections_per_worker", 10000, 1, 1000000);
+  auto& h2 = g.http2;
+  h2.max_concurrent_streams =
+      positive_int(r, "gatehouse.http2.max_concurrent_streams", 100, 1, 10000);
+  h2.initial_window = positive_int(r, "gatehouse.http2.initial_window", 65535, 1024, (1 << 30));
+  h2.connection_window =
+      positive_int(r, "gatehouse.http2.connection_window", 1 << 20, 65535, (1 << 30));
+  h2.max_continuations = positive_int(r, "gatehouse.http2.max_continuations", 8, 1, 1000);
+  h2.reset_burst = positive_int(r, "gatehouse.http2.reset_burst", 1000, 1, 1000000);
+  h2.reset_rate = positive_int(r, "gatehouse.http2.reset_rate", 33, 1, 1000000);
+  h2.max_outbound_ack = positive_int(r, "gatehouse.http2.max_outbound_ack", 1000, 1, 1000000);
+  h2.control_frame_burst = positive_int(r, "gatehouse.http2.control_frame_burst", 1000, 1, 1000000);
+  h2.control_frame_rate = positive_int(r, "gatehouse.http2.control_frame_rate", 100, 1, 1000000);
+  h2.stream_buffer = positive_int(r, "gatehouse.http2.stream_buffer", 65536, 1024, 1 << 26);
 }
 
 }  // namespace

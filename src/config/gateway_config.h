@@ -89,6 +89,19 @@ struct GatehouseOptions {
   // SSRF guard rails: refuse internal upstream addresses (after DNS), except `allow` (CIDRs).
   bool upstream_guard_deny_internal = false;
   std::vector<std::string> upstream_guard_allow;
+  // HTTP/2 towards clients (with http_server_options.enable_http2): gatehouse.http2.*
+  struct Http2 {
+    int max_concurrent_streams = 100;
+    int initial_window = 65535;       // bytes, per stream (request bodies)
+    int connection_window = 1 << 20;  // bytes, per connection
+    int max_continuations = 8;        // CONTINUATION frames per header block
+    int reset_burst = 1000;           // RST_STREAM frames received: burst
+    int reset_rate = 33;              // and per second
+    int max_outbound_ack = 1000;      // unanswered SETTINGS/PING acknowledgements
+    int control_frame_burst = 1000;   // PING/SETTINGS/PRIORITY/WINDOW_UPDATE/empty DATA: burst
+    int control_frame_rate = 100;     // and per second
+    int stream_buffer = 65536;        // response bytes buffered per stream before waiting
+  } http2;
 };
 
 struct GatewayConfig {

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/chunked.h"
+#include "http/h2_server.h"
 #include "http/headers.h"
 #include "http/http1_parser.h"
 #include "http/response.h"
@@ -440,19 +441,43 @@ enum class ListenerKind { kApi, kControl };
 class Gateway;
 class Worker;
 
-struct ClientConn {
-  ClientConn(Worker& w, tcp::socket s, ListenerKind k);
-  Worker& worker;
-  Stream stream;
-  Buffer in;
-  ListenerKind kind;
-  std::string remote_ip;
+// The deadline of one exchange (HTTP/1.1: its connection; HTTP/2: a stream) and the upstream
+// connection it waits on, for a watchdog to cut.
+struct Watch {
+  explicit Watch(asio::io_context& ioc) : timer(ioc) {}
   asio::steady_timer timer;
   Clock::time_point deadline = Clock::time_point::max();
   bool closed = false;
   UpstreamConn* active_upstream = nullptr;
   bool upstream_timed_out = false;
   bool reading_body = false;  // waiting for more of the client's request body
+
+  // Closes the upstream connection the exchange waits on (its I/O fails at once) and marks the
+  // exchange timed out, so that nothing retries it.
+  void cut_upstream() {
+    if (!active_upstream) return;
+    upstream_timed_out = true;
+    active_upstream->stream.close();
+    active_upstream = nullptr;
+  }
+  void set_deadline(Clock::duration d) { set_deadline_at(Clock::now() + d); }
+  void set_deadline_at(Clock::time_point t) {
+    bool earlier = t < deadline;
+    deadline = t;
+    if (earlier) timer.cancel();
+  }
+};
+
+struct H2Stream;
+struct H2Conn;
+
+struct ClientConn : Watch {
+  ClientConn(Worker& w, tcp::socket s, ListenerKind k);
+  Worker& worker;
+  Stream stream;
+  Buffer in;
+  ListenerKind kind;
+  std::string remote_ip;
   // Per-request scratch, kept across keep-alive requests so that a request allocates nothing.
   http::RequestHead req;
   http::ResponseHead resp;
@@ -475,12 +500,6 @@ struct ClientConn {
     trim_scratch(out);
   }
 
-  void set_deadline(Clock::duration d) {
-    auto t = Clock::now() + d;
-    bool earlier = t < deadline;
-    deadline = t;
-    if (earlier) timer.cancel();
-  }
   void finish() {
     closed = true;
     timer.cancel();
@@ -504,6 +523,7 @@ struct Exchange {
     int64_t limit = 0, remaining = 0, reset = 0;
   } limit_headers;
   bool limit_headers_on_errors = false;
+  H2Stream* h2 = nullptr;  // the HTTP/2 stream the request came on (nullptr: HTTP/1.1)
 };
 
 using Denial = std::optional<std::pair<int, const char*>>;
@@ -606,7 +626,8 @@ class Worker {
   awaitable<void> watchdog(std::shared_ptr<ClientConn> c);
   awaitable<void> housekeeping_loop();
 
-  awaitable<bool> handle(ClientConn& c, http::RequestHead& req);
+  // One request; `h2` is its HTTP/2 stream (nullptr: HTTP/1.1 on the connection).
+  awaitable<bool> handle(ClientConn& c, http::RequestHead& req, H2Stream* h2 = nullptr);
   // Static mutual TLS (use_mutual_tls_auth): nullopt when the connection's client certificate
   // is on the API's allow list, else the status and Tyk's message.
   std::optional<std::pair<int, std::string>> check_client_cert(ClientConn& c,
@@ -693,14 +714,23 @@ class Worker {
   awaitable<bool> proxy_request(ClientConn& c, http::RequestHead& req, const apidef::ApiSpec& spec,
                                 const proxy::UpstreamPlan& plan, const std::string& path,
                                 Exchange& ex);
-  awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(ClientConn& c,
-                                                            const apidef::ApiSpec& spec,
+  awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(Watch& w, const apidef::ApiSpec& spec,
                                                             const proxy::UpstreamPlan& plan,
                                                             std::string& err);
   // Through a forward proxy to an https:// target: CONNECT, and the proxy's 2xx.
   awaitable<bool> open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t,
                               const proxy::ForwardProxy& p, std::string& err);
   awaitable<void> graceful_close(ClientConn& c);
+
+  // HTTP/2 (ALPN h2): the connection's reader, its writer, one coroutine per request stream and
+  // a watchdog per stream.
+  awaitable<void> h2_session(std::shared_ptr<ClientConn> c);
+  awaitable<void> h2_writer(std::shared_ptr<H2Conn> h);
+  awaitable<void> h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s,
+                            http::H2Request r);
+  awaitable<void> h2_watchdog(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s);
+  awaitable<bool> h2_respond(ClientConn& c, const http::RequestHead& req, http::Response r,
+                             Exchange& ex);
   void log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex);
 
   Gateway& gw;
@@ -723,8 +753,198 @@ class Worker {
   std::thread thread;
 };
 
+// --- HTTP/2 ----------------------------------------------------------------------------------
+// One request stream. Its body arrives in `in` as HTTP/1.1 body bytes (chunk-framed when the
+// client gave no content-length), so that the request path reads it as it reads a body from a
+// socket; its deadlines are its own (the watchdog resets the stream, not the connection).
+struct H2Stream : Watch {
+  H2Stream(asio::io_context& ioc, H2Conn& h, int32_t id) : Watch(ioc), conn(h), id(id), wake(ioc) {}
+  H2Conn& conn;
+  int32_t id;
+  http::RequestHead req;
+  http::ResponseHead resp;
+  std::string path, head, out, pool_key;
+  Buffer in;
+  bool chunked_in = false;  // a body of unknown length, framed as chunks in `in`
+  bool in_done = false;     // the client's END_STREAM arrived
+  size_t unacked = 0;       // body bytes received and not yet given back to flow control
+  bool gone = false;        // the stream closed (reset by either side) under the exchange
+  bool ended = false;       // the whole response was submitted
+  bool discard = false;     // the exchange is over: more body data is released at once
+  asio::steady_timer wake;  // wakes the exchange: body data, drained output, stream closed
+  void notify() { wake.cancel(); }
+  awaitable<void> wait() {
+    wake.expires_at(Clock::time_point::max());
+    co_await wake.async_wait(nothrow);
+  }
+};
+
+struct H2Conn : http::H2Handler, std::enable_shared_from_this<H2Conn> {
+  H2Conn(Worker& w, std::shared_ptr<ClientConn> conn, const http::H2Limits& lim)
+      : worker(w), c(std::move(conn)), limits(lim), session(*this, lim), wake_writer(w.ioc) {}
+  Worker& worker;
+  std::shared_ptr<ClientConn> c;
+  http::H2Limits limits;
+  http::H2Server session;
+  std::unordered_map<int32_t, std::shared_ptr<H2Stream>> streams;
+  size_t working = 0;  // exchanges still running, reset ones included
+  asio::steady_timer wake_writer;
+  bool write_blocked = false;
+  Clock::time_point write_blocked_since;
+  Clock::time_point last_done = Clock::now();
+  bool any_request = false;
+  bool reader_done = false;
+
+  void flush() { wake_writer.cancel(); }
+  // The connection's own deadline: the write deadline while the client does not take what is
+  // sent, none while requests run (each stream has its own), else the header deadline before
+  // the first request and the idle deadline after the last one. Bytes that complete no
+  // request (a trickle of frames) do not extend it.
+  void update_deadline();
+  bool on_request(http::H2Request&& r) override;
+  void on_data(int32_t id, const uint8_t* data, size_t n) override;
+  void on_end(int32_t id) override;
+  void on_close(int32_t id, uint32_t error_code) override;
+  void on_drained(int32_t id) override;
+};
+
+void append_bytes(Buffer& b, std::string_view d) {
+  auto m = b.prepare(d.size());
+  std::memcpy(m.data(), d.data(), d.size());
+  b.commit(d.size());
+}
+
+void H2Conn::update_deadline() {
+  const auto& cfg = worker.gw.cfg;
+  Clock::time_point t = Clock::time_point::max();
+  if (write_blocked) {
+    t = write_blocked_since + std::chrono::seconds(cfg.http_server_options.write_timeout);
+  } else if (working == 0) {
+    t = last_done + std::chrono::seconds(any_request ? cfg.gatehouse.idle_timeout
+                                                     : cfg.gatehouse.header_timeout);
+  }
+  c->set_deadline_at(t);
+}
+
+bool H2Conn::on_request(http::H2Request&& r) {
+  if (reader_done || working >= limits.max_concurrent_streams) return false;
+  auto s = std::make_shared<H2Stream>(worker.ioc, *this, r.id);
+  // Decided now: body data may arrive before the stream's coroutine first runs.
+  s->in_done = r.end_stream;
+  s->chunked_in =
+      !r.end_stream && std::none_of(r.headers.begin(), r.headers.end(),
+                                    [](const auto& kv) { return kv.first == "content-length"; });
+  streams[r.id] = s;
+  ++working;
+  any_request = true;
+  update_deadline();
+  asio::co_spawn(worker.ioc, worker.h2_stream(shared_from_this(), std::move(s), std::move(r)),
+                 asio::detached);
+  return true;
+}
+
+void H2Conn::on_data(int32_t id, const uint8_t* data, size_t n) {
+  auto it = streams.find(id);
+  if (it == streams.end() || it->second->discard) {
+    session.consume(id, n);
+    return;
+  }
+  H2Stream& s = *it->second;
+  std::string_view d(reinterpret_cast<const char*>(data), n);
+  if (s.chunked_in) {
+    std::string size;
+    http::append_chunk_header(size, n);
+    append_bytes(s.in, size);
+    append_bytes(s.in, d);
+    append_bytes(s.in, "\r\n");
+  } else {
+    append_bytes(s.in, d);
+  }
+  s.unacked += n;
+  s.notify();
+}
+
+void H2Conn::on_end(int32_t id) {
+  auto it = streams.find(id);
+  if (it == streams.end()) return;
+  H2Stream& s = *it->second;
+  s.in_done = true;
+  if (s.chunked_in) append_bytes(s.in, "0\r\n\r\n");
+  s.notify();
+}
+
+void H2Conn::on_close(int32_t id, uint32_t) {
+  auto it = streams.find(id);
+  if (it == streams.end()) return;
+  auto s = std::move(it->second);
+  streams.erase(it);
+  s->gone = true;
+  // Reset while the upstream works for it: that work stops now (a rapid reset costs nothing
+  // more than the reset) and is never retried.
+  s->cut_upstream();
+  s->notify();
+}
+
+void H2Conn::on_drained(int32_t id) {
+  auto it = streams.find(id);
+  if (it != streams.end()) it->second->notify();
+}
+
+// More of a stream's request body: gives what was used back to flow control, then waits (under
+// the read deadline) for more. False when the stream is gone or ended without more.
+awaitable<bool> h2_more(H2Stream& s, int read_timeout) {
+  size_t before = s.in.size();
+  if (s.unacked > 0) {
+    s.conn.session.consume(s.id, s.unacked);
+    s.unacked = 0;
+    s.conn.flush();
+  }
+  s.reading_body = true;
+  s.set_deadline(std::chrono::seconds(read_timeout));
+  while (!s.gone && !s.in_done && s.in.size() == before) co_await s.wait();
+  s.reading_body = false;
+  co_return !s.gone && s.in.size() > before;
+}
+
+// Waits until the client took the stream's response data down to `limit` bytes.
+awaitable<bool> h2_drain(H2Stream& s, size_t limit, int write_timeout) {
+  s.set_deadline(std::chrono::seconds(write_timeout));
+  while (!s.gone && s.conn.session.buffered(s.id) > limit) co_await s.wait();
+  co_return !s.gone;
+}
+
+// The response head to an HTTP/2 client: the upstream's fields less the hop-by-hop ones (as for
+// HTTP/1.1), and ours X-RateLimit-* in place of the upstream's.
+void h2_response_head(H2Stream& s, const http::RequestHead& req, const http::ResponseHead& resp,
+                      const Exchange& ex) {
+  if (s.gone) return;
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.reserve(resp.headers.size() + 4);
+  if (ex.limit_headers.present) {
+    fields.emplace_back("x-ratelimit-limit", std::to_string(ex.limit_headers.limit));
+    fields.emplace_back("x-ratelimit-remaining", std::to_string(ex.limit_headers.remaining));
+    fields.emplace_back("x-ratelimit-reset", std::to_string(ex.limit_headers.reset));
+  }
+  ConnectionLists listed(resp.headers);
+  for (const auto& h : resp.headers) {
+    if (listed.drop(h.name)) continue;
+    if (ex.limit_headers.present && h.name.size() > 12 &&
+        iequals(h.name.substr(0, 12), "x-ratelimit-"))
+      continue;
+    fields.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  const bool head = req.method == "HEAD";
+  if (resp.body == http::BodyKind::kLength ||
+      (head && resp.content_length && resp.status != 204 && resp.status != 304))
+    fields.emplace_back("content-length", std::to_string(resp.content_length));
+  const bool has_body = !head && resp.body != http::BodyKind::kNone;
+  s.conn.session.respond(s.id, resp.status, fields, has_body);
+  if (!has_body) s.ended = true;
+  s.conn.flush();
+}
+
 ClientConn::ClientConn(Worker& w, tcp::socket s, ListenerKind k)
-    : worker(w), stream(std::move(s)), kind(k), timer(w.ioc) {
+    : Watch(w.ioc), worker(w), stream(std::move(s)), kind(k) {
   error_code ec;
   auto ep = stream.lowest().remote_endpoint(ec);
   if (!ec) {
@@ -1049,20 +1269,24 @@ awaitable<void> Worker::accept_loop(tcp::acceptor& a, ListenerKind kind) {
   }
 }
 
+// After a watchdog's timer fired: whether `w`'s deadline has passed for the client. A late
+// upstream is cut on the way (not passed: the client gets the write budget for its answer).
+bool client_deadline_passed(Watch& w, int write_timeout) {
+  if (Clock::now() < w.deadline) return false;
+  if (w.active_upstream && !w.reading_body) {
+    w.cut_upstream();
+    w.deadline = Clock::now() + std::chrono::seconds(write_timeout);
+    return false;
+  }
+  return true;
+}
+
 awaitable<void> Worker::watchdog(std::shared_ptr<ClientConn> c) {
   while (!c->closed) {
     c->timer.expires_at(c->deadline);
     co_await c->timer.async_wait(nothrow);
     if (c->closed) break;
-    if (Clock::now() < c->deadline) continue;
-    if (c->active_upstream && !c->reading_body) {
-      // The upstream is late: drop it and give the client the rest of the write budget.
-      c->upstream_timed_out = true;
-      c->active_upstream->stream.close();
-      c->active_upstream = nullptr;
-      c->deadline = Clock::now() + std::chrono::seconds(gw.cfg.http_server_options.write_timeout);
-      continue;
-    }
+    if (!client_deadline_passed(*c, gw.cfg.http_server_options.write_timeout)) continue;
     c->stream.close();
     break;
   }
@@ -1135,6 +1359,14 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
     if (hec) {
       log::debug("TLS handshake failed", {{"client", c->remote_ip}, {"error", hec.message()}});
       c->finish();
+      connection_done();
+      co_return;
+    }
+    const unsigned char* proto = nullptr;
+    unsigned int proto_len = 0;
+    SSL_get0_alpn_selected(c->stream.ssl(), &proto, &proto_len);
+    if (proto_len == 2 && proto[0] == 'h' && proto[1] == '2') {
+      co_await h2_session(c);
       connection_done();
       co_return;
     }
@@ -1212,6 +1444,223 @@ done:
   connection_done();
 }
 
+// --- HTTP/2 connections ------------------------------------------------------------------------
+awaitable<void> Worker::h2_session(std::shared_ptr<ClientConn> c) {
+  const auto& g = gw.cfg.gatehouse;
+  http::H2Limits lim;
+  lim.max_concurrent_streams = static_cast<uint32_t>(g.http2.max_concurrent_streams);
+  lim.initial_window = static_cast<uint32_t>(g.http2.initial_window);
+  lim.connection_window = static_cast<uint32_t>(g.http2.connection_window);
+  lim.max_header_list_bytes = static_cast<uint32_t>(g.max_header_bytes);
+  lim.max_headers = static_cast<uint32_t>(g.max_headers);
+  lim.max_continuations = static_cast<uint32_t>(g.http2.max_continuations);
+  lim.reset_burst = static_cast<uint64_t>(g.http2.reset_burst);
+  lim.reset_rate = static_cast<uint64_t>(g.http2.reset_rate);
+  lim.max_outbound_ack = static_cast<uint32_t>(g.http2.max_outbound_ack);
+  lim.control_frame_burst = static_cast<uint32_t>(g.http2.control_frame_burst);
+  lim.control_frame_rate = static_cast<uint32_t>(g.http2.control_frame_rate);
+  auto h = std::make_shared<H2Conn>(*this, c, lim);
+  h->update_deadline();
+  asio::co_spawn(ioc, h2_writer(h), asio::detached);
+  h->flush();  // our SETTINGS
+  while (!c->closed) {
+    error_code ec;
+    size_t n = 0;
+    auto w = tcp::socket::wait_read;
+    auto buf = c->in.prepare(kReadChunk);
+    bool waiting = h->working == 0;
+    if (!c->stream.try_read_some(buf, ec, n, w)) {
+      if (waiting) idle.insert(c.get());
+      std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+      if (waiting) idle.erase(c.get());
+    }
+    if (ec) break;
+    bool ok = h->session.receive(reinterpret_cast<const uint8_t*>(buf.data()), n);
+    h->flush();
+    if (!ok || !h->session.want_read()) break;
+    if (draining && h->working == 0) {
+      h->session.shutdown();
+      h->flush();
+      break;
+    }
+  }
+  // No more requests: stop the running ones' upstream work, let the writer send what is
+  // queued (a GOAWAY), then close.
+  h->reader_done = true;
+  for (auto& [id, s] : h->streams) {
+    s->gone = true;
+    s->cut_upstream();
+    s->notify();
+  }
+  h->streams.clear();
+  h->flush();
+  asio::steady_timer tick(ioc);
+  while ((h->working > 0 || h->write_blocked) && !c->closed) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(nothrow);
+    h->flush();
+  }
+  if (!c->closed) {
+    // What is still queued (a GOAWAY saying why) goes out before the TLS close.
+    std::string rest;
+    h->session.take_output(rest);
+    if (!rest.empty()) co_await c->stream.write(rest);
+    co_await graceful_close(*c);
+  }
+  if (!h->session.failure().empty())
+    log::warn("HTTP/2 connection ended",
+              {{"client", c->remote_ip}, {"reason", h->session.failure()}});
+  h->flush();
+  c->finish();
+}
+
+awaitable<void> Worker::h2_writer(std::shared_ptr<H2Conn> h) {
+  std::string out;
+  auto& c = *h->c;
+  while (!c.closed) {
+    out.clear();
+    h->session.take_output(out);
+    if (out.empty()) {
+      if (h->reader_done && h->working == 0) break;
+      h->wake_writer.expires_at(Clock::time_point::max());
+      co_await h->wake_writer.async_wait(nothrow);
+      continue;
+    }
+    std::string_view rest = out;
+    error_code ec;
+    auto w = tcp::socket::wait_write;
+    if (!c.stream.try_write(rest, ec, w)) {
+      h->write_blocked = true;
+      h->write_blocked_since = Clock::now();
+      h->update_deadline();
+      ec = co_await c.stream.write_rest(rest, w);
+      h->write_blocked = false;
+      h->update_deadline();
+    }
+    if (ec) {
+      c.stream.close();
+      break;
+    }
+  }
+}
+
+awaitable<void> Worker::h2_watchdog(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s) {
+  while (!s->closed) {
+    s->timer.expires_at(s->deadline);
+    co_await s->timer.async_wait(nothrow);
+    if (s->closed) break;
+    if (!client_deadline_passed(*s, gw.cfg.http_server_options.write_timeout)) continue;
+    // The client stalls this stream (its body, or reading its response): reset it alone.
+    if (!s->gone) {
+      h->session.reset(s->id, 0x8 /* CANCEL */);
+      h->flush();
+    }
+    s->gone = true;
+    s->cut_upstream();
+    s->notify();
+    break;
+  }
+}
+
+awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s,
+                                  http::H2Request r) {
+  asio::co_spawn(ioc, h2_watchdog(h, s), asio::detached);
+  ClientConn& c = *h->c;
+  // The request as an HTTP/1.1 head, checked by the same parser and limits as one that came
+  // on HTTP/1.1 (nghttp2 has already refused what RFC 9113 forbids).
+  std::string raw;
+  raw.reserve(256);
+  raw += r.method;
+  raw += ' ';
+  raw += r.path;
+  raw += " HTTP/1.1\r\n";
+  if (!r.authority.empty()) raw += "Host: " + r.authority + "\r\n";
+  std::string cookies;
+  for (const auto& [k, v] : r.headers) {
+    if (k == "host") {
+      if (r.authority.empty()) raw += "Host: " + v + "\r\n";
+      continue;
+    }
+    if (k == "cookie") {  // RFC 9113 8.2.3: one field again for HTTP/1.1
+      if (!cookies.empty()) cookies += "; ";
+      cookies += v;
+      continue;
+    }
+    if (k == "te" || k == "expect" || k == "transfer-encoding" || k == "connection") continue;
+    raw += k;
+    raw += ": ";
+    raw += v;
+    raw += "\r\n";
+  }
+  if (!cookies.empty()) raw += "Cookie: " + cookies + "\r\n";
+  // DATA frames of unknown total go to the upstream as chunks.
+  if (s->chunked_in) raw += "Transfer-Encoding: chunked\r\n";
+  raw += "\r\n";
+
+  Exchange ex;
+  ex.start = Clock::now();
+  ex.h2 = s.get();
+  if (r.too_large) {
+    ex.error = "request header fields too large";
+    co_await h2_respond(c, s->req, http::error_response(431, "Request Header Fields Too Large"),
+                        ex);
+  } else {
+    auto pr = http::parse_request_head(raw, gw.limits, s->req);
+    if (pr.status != http::ParseStatus::kDone) {
+      ex.error = pr.status == http::ParseStatus::kError ? pr.reason : "incomplete head";
+      co_await h2_respond(c, s->req,
+                          http::error_response(pr.http_status ? pr.http_status : 400,
+                                               pr.http_status ? pr.reason : "Bad Request"),
+                          ex);
+    } else {
+      co_await handle(c, s->req, s.get());
+    }
+  }
+  // The exchange is over: body data still to come is released at once, what was used goes
+  // back to flow control, and a response that did not end whole is reset (never looks done).
+  s->discard = true;
+  h->session.consume(s->id, s->unacked);
+  s->unacked = 0;
+  if (!s->ended && !s->gone) h->session.reset(s->id, 0x2 /* INTERNAL_ERROR */);
+  s->closed = true;
+  s->timer.cancel();
+  --h->working;
+  h->last_done = Clock::now();
+  h->update_deadline();
+  h->flush();
+  if (draining && h->working == 0 && !h->reader_done) {
+    // Shutting down: the last exchange is done, so the reader stops waiting for more (the
+    // GOAWAY then says no new stream will be served).
+    h->session.shutdown();
+    error_code ec;
+    c.stream.lowest().cancel(ec);
+  }
+}
+
+awaitable<bool> Worker::h2_respond(ClientConn& c, const http::RequestHead& req, http::Response r,
+                                   Exchange& ex) {
+  H2Stream& s = *ex.h2;
+  ex.status = r.status;
+  if (!s.gone && !s.ended) {
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.reserve(r.headers.size() + 2);
+    if (!r.content_type.empty()) fields.emplace_back("content-type", r.content_type);
+    for (auto& kv : r.headers) fields.push_back(std::move(kv));
+    fields.emplace_back("content-length", std::to_string(r.body.size()));
+    const bool body = req.method != "HEAD" && !r.body.empty();
+    s.conn.session.respond(s.id, r.status, fields, body);
+    if (body) {
+      s.conn.session.send_data(s.id, r.body);
+      s.conn.session.end_data(s.id);
+    }
+    s.ended = true;
+    s.conn.flush();
+    ex.bytes_out = r.body.size();
+  }
+  log_access(c, req, ex);
+  co_return true;
+}
+
 void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex) {
   if (!gw.cfg.gatehouse.access_log) return;
   obs::AccessRecord r;
@@ -1242,6 +1691,7 @@ void Worker::log_access(ClientConn& c, const http::RequestHead& req, const Excha
 
 awaitable<bool> Worker::respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                                 Exchange& ex, bool body_consumed) {
+  if (ex.h2) co_return co_await h2_respond(c, req, std::move(r), ex);
   // A body we did not read cannot be skipped safely: close instead.
   if ((!body_consumed && req.body != http::BodyKind::kNone) || !req.keep_alive || draining)
     r.close = true;
@@ -1261,30 +1711,32 @@ awaitable<bool> Worker::respond(ClientConn& c, const http::RequestHead& req, htt
 // Reads a whole request body (control API only), at most `limit` bytes.
 // Returns 0 on success or the HTTP status to answer with.
 awaitable<int> read_whole_body(ClientConn& c, const http::RequestHead& req, size_t limit,
-                               std::string& body) {
+                               std::string& body, H2Stream* h2, int read_timeout) {
+  Buffer& in = h2 ? h2->in : c.in;
+  auto more = [&]() -> awaitable<bool> {
+    if (h2) co_return co_await h2_more(*h2, read_timeout);
+    auto [ec, n] = co_await c.stream.read_some(in.prepare(kReadChunk));
+    if (ec) co_return false;
+    in.commit(n);
+    co_return true;
+  };
   if (req.body == http::BodyKind::kLength) {
     if (req.content_length > limit) co_return 413;
-    while (c.in.size() < req.content_length) {
-      auto [ec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
-      if (ec) co_return -1;
-      c.in.commit(n);
+    while (in.size() < req.content_length) {
+      if (!co_await more()) co_return -1;
     }
-    body.assign(c.in.data().substr(0, req.content_length));
-    c.in.consume(req.content_length);
+    body.assign(in.data().substr(0, req.content_length));
+    in.consume(req.content_length);
   } else if (req.body == http::BodyKind::kChunked) {
     http::ChunkedDecoder dec;
     while (!dec.done()) {
-      auto s = dec.step(c.in.data());
-      c.in.consume(s.consumed);
+      auto s = dec.step(in.data());
+      in.consume(s.consumed);
       body.append(s.data);
       if (body.size() > limit) co_return 413;
       if (dec.failed()) co_return 400;
       if (dec.done()) break;
-      if (s.consumed == 0) {
-        auto [ec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
-        if (ec) co_return -1;
-        c.in.commit(n);
-      }
+      if (s.consumed == 0 && !co_await more()) co_return -1;
     }
   }
   co_return 0;
@@ -1710,11 +2162,12 @@ std::optional<std::pair<int, std::string>> Worker::check_client_cert(ClientConn&
   return Refusal{{403, "Certificate with SHA256 " + c.peer_hex + " not allowed"}};
 }
 
-awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
+awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req, H2Stream* h2) {
   Exchange ex;
   ex.start = Clock::now();
+  ex.h2 = h2;
   auto snap = snaps.current();  // held for the whole exchange: a reload cannot pull it away
-  std::string& path = c.path;
+  std::string& path = h2 ? h2->path : c.path;
   if (!proxy::normalise_path(req.path.empty() ? std::string_view("*") : req.path, path)) {
     co_return co_await respond(c, req, http::error_response(404, "Not Found"), ex, false);
   }
@@ -1800,11 +2253,12 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req) {
 awaitable<bool> Worker::handle_admin(ClientConn& c, http::RequestHead& req, const std::string& path,
                                      Exchange& ex) {
   std::string body;
-  if (req.expect_continue && req.body != http::BodyKind::kNone &&
+  if (req.expect_continue && req.body != http::BodyKind::kNone && !ex.h2 &&
       !(req.body == http::BodyKind::kLength && req.content_length > kMaxAdminBody)) {
     if (co_await c.stream.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
   }
-  int st = co_await read_whole_body(c, req, kMaxAdminBody, body);
+  int st = co_await read_whole_body(c, req, kMaxAdminBody, body, ex.h2,
+                                    gw.cfg.http_server_options.read_timeout);
   if (st == -1) co_return false;
   if (st != 0) {
     co_return co_await respond(
@@ -1908,7 +2362,7 @@ awaitable<bool> Worker::open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t
   co_return true;
 }
 
-awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
+awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(Watch& w,
                                                                   const apidef::ApiSpec& spec,
                                                                   const proxy::UpstreamPlan& plan,
                                                                   std::string& err) {
@@ -1946,41 +2400,41 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
     eps.swap(ok);
   }
   auto up = std::make_unique<UpstreamConn>(tcp::socket(ioc));
-  c.active_upstream = up.get();
-  c.set_deadline(std::chrono::seconds(gw.cfg.gatehouse.upstream_connect_timeout));
+  w.active_upstream = up.get();
+  w.set_deadline(std::chrono::seconds(gw.cfg.gatehouse.upstream_connect_timeout));
   error_code cec = asio::error::host_not_found;
   for (const auto& ep : eps) {
     error_code oec;
     up->stream.lowest().close(oec);
     auto [e] = co_await up->stream.lowest().async_connect(ep, nothrow);
     cec = e;
-    if (!e || c.upstream_timed_out) break;
+    if (!e || w.upstream_timed_out) break;
   }
   if (cec) {
     err = "cannot connect to " + dial_name + ": " + cec.message();
-    c.active_upstream = nullptr;
+    w.active_upstream = nullptr;
     co_return nullptr;
   }
   up->stream.lowest().set_option(tcp::no_delay(true), ec);
   if (plan.proxy && t.tls() && !co_await open_tunnel(*up, t, *plan.proxy, err)) {
-    c.active_upstream = nullptr;
+    w.active_upstream = nullptr;
     co_return nullptr;
   }
   if (t.tls()) {
     SSL* ssl = gw.client_tls.new_ssl(plan.tls_ctx, t.host, plan.pins.get());
     if (!ssl) {
       err = "cannot create TLS session";
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       co_return nullptr;
     }
     up->stream.start_tls(ssl);
-    c.active_upstream = up.get();
+    w.active_upstream = up.get();
     auto hec = co_await up->stream.handshake(false);
     if (hec) {
       long vr = SSL_get_verify_result(up->stream.ssl());
       err = "TLS handshake with " + t.authority + " failed: " +
             (vr != X509_V_OK ? std::string(X509_verify_cert_error_string(vr)) : hec.message());
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       co_return nullptr;
     }
     // Checked on every new connection; a pooled one was checked when it was made, under the
@@ -1988,12 +2442,12 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(ClientConn& c,
     if (plan.pins && !tls::ClientTls::chain_is_pinned(up->stream.ssl(), *plan.pins)) {
       err =
           "certificate pinning: no public key of " + t.authority + "'s certificate chain is pinned";
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       co_return nullptr;
     }
     if (plan.force_common_name && !tls::ClientTls::common_name_is(up->stream.ssl(), t.host)) {
       err = "ssl_force_common_name_check: the certificate's common name is not " + t.host;
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       co_return nullptr;
     }
   }
@@ -2004,8 +2458,12 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                                       const apidef::ApiSpec& spec, const proxy::UpstreamPlan& plan,
                                       const std::string& path, Exchange& ex) {
   const auto& cfg = gw.cfg;
+  H2Stream* const h2 = ex.h2;
+  // An HTTP/2 stream has its own deadlines, scratch and body; HTTP/1.1 uses the connection's.
+  Watch& w = h2 ? static_cast<Watch&>(*h2) : c;
+  Buffer& cin = h2 ? h2->in : c.in;
   // --- the upstream request head ------------------------------------------------------------
-  std::string& head = c.head;
+  std::string& head = h2 ? h2->head : c.head;
   head.clear();
   head.reserve(req.raw.size() + 256);
   head.append(req.method);
@@ -2091,14 +2549,14 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   }
   head += "\r\n";
 
-  if (req.expect_continue && req.body != http::BodyKind::kNone) {
+  if (req.expect_continue && req.body != http::BodyKind::kNone && !h2) {
     if (co_await c.stream.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
   }
 
   int64_t body_limit = cfg.http_server_options.max_request_body_size > 0
                            ? cfg.http_server_options.max_request_body_size
                            : cfg.gatehouse.max_body_bytes;
-  std::string& key = c.pool_key;
+  std::string& key = h2 ? h2->pool_key : c.pool_key;
   key.clear();
   key += spec.target.scheme;
   key += "://";
@@ -2114,40 +2572,41 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
 
   // More of the client's request body, under the read deadline; false when the client is gone.
   auto read_client = [&]() -> awaitable<bool> {
+    if (h2) co_return co_await h2_more(*h2, cfg.http_server_options.read_timeout);
     // A client that stalls its body longer than read_timeout is dropped (the watchdog closes
     // its connection, not the upstream's).
-    c.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
-    c.reading_body = true;
-    auto [rec, n] = co_await c.stream.read_some(c.in.prepare(kReadChunk));
-    c.reading_body = false;
+    w.set_deadline(std::chrono::seconds(cfg.http_server_options.read_timeout));
+    w.reading_body = true;
+    auto [rec, n] = co_await c.stream.read_some(cin.prepare(kReadChunk));
+    w.reading_body = false;
     if (rec) co_return false;
-    c.in.commit(n);
+    cin.commit(n);
     co_return true;
   };
 
   auto upstream_start = Clock::now();
   bool body_consumed = false;  // client body bytes already taken: no retry possible
   std::unique_ptr<UpstreamConn> up;
-  http::ResponseHead& resp = c.resp;
+  http::ResponseHead& resp = h2 ? h2->resp : c.resp;
   for (int attempt = 0; attempt < 2; ++attempt) {
     // A retry always takes a fresh connection.
     up = attempt == 0 ? pool.take(key, !idempotent(req.method) || req.body != http::BodyKind::kNone)
                       : nullptr;
     bool reused = up != nullptr;
-    c.upstream_timed_out = false;
+    w.upstream_timed_out = false;
     if (!up) {
       std::string err;
-      up = co_await connect_upstream(c, spec, plan, err);
+      up = co_await connect_upstream(w, spec, plan, err);
       if (!up) {
-        c.active_upstream = nullptr;
-        if (c.upstream_timed_out)
+        w.active_upstream = nullptr;
+        if (w.upstream_timed_out)
           co_return co_await respond(c, req, fail(504, kTimeoutError, err), ex, body_consumed);
         co_return co_await respond(c, req, fail(500, kProxyError, err), ex, body_consumed);
       }
       up->key = key;
     }
-    c.active_upstream = up.get();
-    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+    w.active_upstream = up.get();
+    w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
 
     // --- send the request and its body ------------------------------------------------------
     error_code wec;
@@ -2162,9 +2621,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       uint64_t remaining = req.content_length;
       std::string out = head;
       while (!wec) {
-        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, c.in.size()));
-        out.append(c.in.data().substr(0, take));
-        c.in.consume(take);
+        size_t take = static_cast<size_t>(std::min<uint64_t>(remaining, cin.size()));
+        out.append(cin.data().substr(0, take));
+        cin.consume(take);
         remaining -= take;
         if (take > 0) body_consumed = true;
         if (!out.empty()) {
@@ -2179,8 +2638,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       std::string out = head;
       uint64_t total = 0;
       while (!wec) {
-        auto s = dec.step(c.in.data());
-        c.in.consume(s.consumed);
+        auto s = dec.step(cin.data());
+        cin.consume(s.consumed);
         if (s.consumed > 0) body_consumed = true;
         if (!s.data.empty()) {
           total += s.data.size();
@@ -2216,12 +2675,12 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
     }
     if (client_gone) {
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       up->stream.close();
       co_return false;
     }
     if (client_error) {
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       up->stream.close();
       ex.error = client_error == 413 ? "request body too large" : body_error;
       auto r = http::error_response(
@@ -2229,7 +2688,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       r.close = true;
       co_return co_await respond(c, req, std::move(r), ex, false);
     }
-    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+    w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
 
     // --- read the response head -------------------------------------------------------------
     http::ParseResult pr;
@@ -2260,8 +2719,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
     }
     if (wec || rec) {
-      bool timed_out = c.upstream_timed_out;
-      c.active_upstream = nullptr;
+      bool timed_out = w.upstream_timed_out;
+      w.active_upstream = nullptr;
       up->stream.close();
       if (reused && !got_bytes && !body_consumed && !timed_out && idempotent(req.method) &&
           attempt == 0)
@@ -2273,13 +2732,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
                                  true);
     }
     if (pr.status == http::ParseStatus::kError) {
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       up->stream.close();
       co_return co_await respond(c, req, fail(500, kProxyError, pr.reason), ex, true);
     }
     if (plan.proxy && !spec.target.tls() && resp.status == 407) {
       // The forward proxy's own refusal is the gateway's problem, not the client's to answer.
-      c.active_upstream = nullptr;
+      w.active_upstream = nullptr;
       up->stream.close();
       co_return co_await respond(
           c, req,
@@ -2295,61 +2754,68 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   // --- the response to the client -----------------------------------------------------------
   bool client_chunked = false;
   bool close_after = !req.keep_alive || draining;
-  std::string& out = c.out;
+  std::string& out = h2 ? h2->out : c.out;
   out.clear();
-  out.reserve(resp.raw.size() + 128);
-  out += "HTTP/1.1 ";
-  append_decimal(out, static_cast<unsigned>(resp.status));
-  out += ' ';
-  if (resp.reason.empty())
-    out += http::reason_phrase(resp.status);
-  else
-    out.append(resp.reason);
-  out += "\r\n";
-  ConnectionLists rlisted(resp.headers);
-  if (ex.limit_headers.present) append_limit_headers(out, ex.limit_headers);
-  for (const auto& h : resp.headers) {
-    if (rlisted.drop(h.name)) continue;
-    // Ours replace the upstream's, so a client never sees two different limits.
-    if (ex.limit_headers.present && h.name.size() > 12 &&
-        iequals(h.name.substr(0, 12), "x-ratelimit-"))
-      continue;
-    out.append(h.name);
-    out += ": ";
-    out.append(h.value);
+  if (h2) {
+    close_after = false;
+    h2_response_head(*h2, req, resp, ex);
+    ex.status = resp.status;
+  } else {
+    out.reserve(resp.raw.size() + 128);
+    out += "HTTP/1.1 ";
+    append_decimal(out, static_cast<unsigned>(resp.status));
+    out += ' ';
+    if (resp.reason.empty())
+      out += http::reason_phrase(resp.status);
+    else
+      out.append(resp.reason);
     out += "\r\n";
-  }
-  switch (resp.body) {
-    case http::BodyKind::kNone:
-      if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" && resp.content_length) {
+    ConnectionLists rlisted(resp.headers);
+    if (ex.limit_headers.present) append_limit_headers(out, ex.limit_headers);
+    for (const auto& h : resp.headers) {
+      if (rlisted.drop(h.name)) continue;
+      // Ours replace the upstream's, so a client never sees two different limits.
+      if (ex.limit_headers.present && h.name.size() > 12 &&
+          iequals(h.name.substr(0, 12), "x-ratelimit-"))
+        continue;
+      out.append(h.name);
+      out += ": ";
+      out.append(h.value);
+      out += "\r\n";
+    }
+    switch (resp.body) {
+      case http::BodyKind::kNone:
+        if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" &&
+            resp.content_length) {
+          out += "Content-Length: ";
+          append_decimal(out, resp.content_length);
+          out += "\r\n";
+        } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
+          out += "Content-Length: 0\r\n";
+        }
+        break;
+      case http::BodyKind::kLength:
         out += "Content-Length: ";
         append_decimal(out, resp.content_length);
         out += "\r\n";
-      } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
-        out += "Content-Length: 0\r\n";
-      }
-      break;
-    case http::BodyKind::kLength:
-      out += "Content-Length: ";
-      append_decimal(out, resp.content_length);
-      out += "\r\n";
-      break;
-    case http::BodyKind::kChunked:
-    case http::BodyKind::kUntilClose:
-      if (req.version_minor == 1) {
-        client_chunked = true;
-        out += "Transfer-Encoding: chunked\r\n";
-      } else {
-        close_after = true;
-      }
-      break;
+        break;
+      case http::BodyKind::kChunked:
+      case http::BodyKind::kUntilClose:
+        if (req.version_minor == 1) {
+          client_chunked = true;
+          out += "Transfer-Encoding: chunked\r\n";
+        } else {
+          close_after = true;
+        }
+        break;
+    }
+    if (close_after)
+      out += "Connection: close\r\n";
+    else if (req.version_minor == 0)
+      out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+    ex.status = resp.status;
   }
-  if (close_after)
-    out += "Connection: close\r\n";
-  else if (req.version_minor == 0)
-    out += "Connection: keep-alive\r\n";
-  out += "\r\n";
-  ex.status = resp.status;
 
   bool upstream_ok = true;  // the upstream body was read completely
   bool client_ok = true;    // the client got everything
@@ -2357,8 +2823,24 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   // must wait for the socket: flush_rest then finishes it.
   std::string_view unsent;
   auto wait_for = tcp::socket::wait_write;
+  const size_t h2_buffer = static_cast<size_t>(cfg.gatehouse.http2.stream_buffer);
   auto flush_now = [&](bool& ok) {
     ok = true;
+    if (h2) {
+      // Into the stream's send buffer; above its size the exchange waits for the client.
+      if (h2->gone) {
+        ok = false;
+        out.clear();
+        return true;
+      }
+      if (!out.empty()) {
+        ex.bytes_out += out.size();
+        h2->conn.session.send_data(h2->id, out);
+        out.clear();
+        h2->conn.flush();
+      }
+      return h2->conn.session.buffered(h2->id) <= h2_buffer;
+    }
     if (out.empty()) return true;
     ex.bytes_out += out.size();
     unsent = out;
@@ -2369,12 +2851,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     return true;
   };
   auto flush_rest = [&]() -> awaitable<bool> {
+    if (h2) co_return co_await h2_drain(*h2, h2_buffer, cfg.http_server_options.write_timeout);
     auto e = co_await c.stream.write_rest(unsent, wait_for);
     out.clear();
     co_return !e;
   };
   auto read_up = [&]() -> awaitable<bool> {
-    c.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+    w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
     auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
     if (e) co_return false;
     up->in.commit(n);
@@ -2434,7 +2917,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (!client_ok) break;
       if (!co_await read_up()) {
         // The connection ended the body; a timeout means it was cut short.
-        upstream_ok = !c.upstream_timed_out;
+        upstream_ok = !w.upstream_timed_out;
         if (client_chunked && upstream_ok) out += "0\r\n\r\n";
         if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
@@ -2444,7 +2927,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     if (!flush_now(client_ok)) client_ok = co_await flush_rest();
   }
 
-  c.active_upstream = nullptr;
+  w.active_upstream = nullptr;
   bool reusable = upstream_ok && resp.keep_alive && up->in.size() == 0 &&
                   resp.body != http::BodyKind::kUntilClose && !draining;
   if (reusable) {
@@ -2453,8 +2936,14 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     up->stream.close();
   }
   if (!upstream_ok) {
-    ex.error = c.upstream_timed_out ? "upstream body timed out" : "upstream body truncated";
+    ex.error = w.upstream_timed_out ? "upstream body timed out" : "upstream body truncated";
     log::warn("upstream response broken", {{"api_id", spec.api_id}, {"reason", ex.error}});
+  }
+  if (h2 && upstream_ok && client_ok && !h2->gone && !h2->ended) {
+    // (A response cut short is reset by h2_stream instead: it must not look complete.)
+    h2->conn.session.end_data(h2->id);
+    h2->ended = true;
+    h2->conn.flush();
   }
   log_access(c, req, ex);
   // A response whose body did not arrive whole must not look complete: close the connection.

@@ -32,13 +32,16 @@ std::string openssl_error() {
   return buf;
 }
 
+// ALPN: h2 (preferred) only with http_server_options.enable_http2 (`arg` non-null), and
+// http/1.1.
 int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned int inlen, void*) {
-  static const unsigned char kProtos[] = "\x08http/1.1";
+                unsigned int inlen, void* arg) {
+  static const unsigned char kH2[] = "\x02h2\x08http/1.1";
+  static const unsigned char kH1[] = "\x08http/1.1";
   unsigned char* o = nullptr;
-  if (SSL_select_next_proto(&o, outlen, kProtos, sizeof kProtos - 1, in, inlen) !=
-      OPENSSL_NPN_NEGOTIATED)
-    return SSL_TLSEXT_ERR_NOACK;
+  int r = arg ? SSL_select_next_proto(&o, outlen, kH2, sizeof kH2 - 1, in, inlen)
+              : SSL_select_next_proto(&o, outlen, kH1, sizeof kH1 - 1, in, inlen);
+  if (r != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_NOACK;
   *out = o;
   return SSL_TLSEXT_ERR_OK;
 }
@@ -154,7 +157,9 @@ SslCtxPtr ServerTls::make_ctx() const {
   if (!h.openssl_tls13_suites.empty() &&
       SSL_CTX_set_ciphersuites(c, h.openssl_tls13_suites.c_str()) != 1)
     throw ConfigError(cfg.file + ": field \"http_server_options.ssl_ciphers\": bad TLS 1.3 suite");
-  SSL_CTX_set_alpn_select_cb(c, alpn_select, nullptr);
+  static char h2_on;
+  SSL_CTX_set_alpn_select_cb(c, alpn_select,
+                             cfg.http_server_options.enable_http2 ? &h2_on : nullptr);
   SSL_CTX_set_tlsext_servername_callback(c, on_servername);
   SSL_CTX_set_tlsext_servername_arg(c, const_cast<ServerTls*>(this));
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);

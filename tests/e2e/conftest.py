@@ -262,6 +262,7 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
 class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # many connections at once (HTTP/2 streams each take one)
 
 
 class Origin:
