@@ -9,7 +9,8 @@
 # Scenarios: (a) keyless keep-alive, (k) keyed keep-alive (KEYS keys created through Gatehouse's
 # control API, the same tokens checked by nginx's map and HAProxy's ACL), (p) policy: keyed with a
 # policy's rate limit and quota (Gatehouse on its embedded store and on Redis; nginx limit_req,
-# HAProxy stick table), (b) full handshakes.
+# HAProxy stick table), (b) full handshakes, (h2) HTTP/2: keyless, h2load with 100 streams per
+# connection (each proxy offers h2 in ALPN on the same listener).
 #
 # Prints a markdown table and writes it to bench/results/latest.md; raw outputs go to
 # bench/results/raw/<timestamp>/ (git-ignored).
@@ -30,12 +31,13 @@ ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
 HS_CONNS="${HS_CONNS:-16}"           # ab concurrency in the full-handshake scenario
+H2_CONNS="${H2_CONNS:-4}"            # h2load connections in the HTTP/2 scenario (100 streams each)
 WARMUP="${WARMUP:-1s}"               # unmeasured wrk run before each keep-alive measurement
 PAUSE="${PAUSE:-2}"                  # seconds of rest between two measurements
 KEYS="${KEYS:-1000}"                 # keys created for the keyed scenario
 COLD_REPS="${COLD_REPS:-3}"          # session cache cold/warm repetitions (a gatehouse restart each)
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
-SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake}"
+SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
   DURATION=3s
@@ -55,14 +57,14 @@ declare -A WANT
 for s in ${SCENARIOS//,/ }; do
   case "$s" in
     keepalive|keyless) WANT[keepalive]=1 ;;
-    keyed|policy|handshake) WANT[$s]=1 ;;
-    *) die "unknown scenario '$s' in SCENARIOS (use keepalive, keyed, policy, handshake)" ;;
+    keyed|policy|handshake|h2) WANT[$s]=1 ;;
+    *) die "unknown scenario '$s' in SCENARIOS (use keepalive, keyed, policy, handshake, h2)" ;;
   esac
 done
 (( ${#WANT[@]} )) || die "SCENARIOS selects no scenario"
 want() { [[ -n "${WANT[$1]:-}" ]]; }
 SCENARIOS=""
-for s in keepalive keyed policy handshake; do want "$s" && SCENARIOS+="${SCENARIOS:+ }$s"; done
+for s in keepalive keyed policy handshake h2; do want "$s" && SCENARIOS+="${SCENARIOS:+ }$s"; done
 [[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
 
 # ---------------------------------------------------------------------------------------------
@@ -74,6 +76,8 @@ need haproxy haproxy
 need wrk wrk
 need openssl openssl
 need ab apache2-utils
+need h2load nghttp2-client
+need curl curl
 need taskset util-linux
 need ss iproute2
 [[ -x /usr/bin/time ]] || missing+=(time)
@@ -352,6 +356,14 @@ for name in "${PROXIES[@]}"; do
   threads="$(ls "/proc/${!pid_var}/task" | wc -l)"
   echo "$name: ${proto#New, }, key exchange $tempkey, signature $sigtype; $tickets; $threads thread(s);" \
        "ab smoke test (200 new connections, 4 at a time): $ab_bad failed ($ab_hs 'SSL handshake failed')" >> "$PRE"
+  if want h2; then
+    h2v="$(curl -sk --http2 -o "$WORK/h2body.txt" -w '%{http_version} %{http_code}' --max-time 5 "https://127.0.0.1:$port/" || true)"
+    [[ "$h2v" == "2 200" && "$(cat "$WORK/h2body.txt")" == ok ]] || die "$name: GET / over HTTP/2 got: $h2v"
+    client 30 "$WORK/pre-h2.txt" h2load -n 2000 -c 2 -m 100 "https://127.0.0.1:$port/" || true
+    grep -q "2000 succeeded, 0 failed, 0 errored" "$WORK/pre-h2.txt" && grep -q "2000 2xx" "$WORK/pre-h2.txt" \
+      || die "$name: h2load smoke test failed: $(cat "$WORK/pre-h2.txt")"
+    echo "$name (HTTP/2): ALPN h2, GET / $h2v ok; h2load smoke test (2000 requests, 2 connections × 100 streams): 0 failed, 2000 2xx" >> "$PRE"
+  fi
 done
 
 # Keyed: a valid token gets 200 "ok" from the origin, none and an unknown one get 401/403, and a
@@ -576,6 +588,29 @@ run_handshake() {
   log "handshakes  r$round $(printf '%-9s' "$name") ${rps} conn/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/conn  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
+# run_h2 NAME ROUND: HTTP/2, keyless GET /, h2load with H2_CONNS connections of 100 streams each
+# (after a one-second warm-up). h2load reports no percentiles: the p99 column stays empty.
+run_h2() {
+  local name="$1" round="$2" port="${PORT[$1]}" pid out cpu rps errs non2xx count us lg
+  pid="$(pid_of "$name")"
+  out="$RAW/h2-$name-r$round.txt"
+  snap_begin "$pid"
+  client $(( DUR_S + 60 )) "$out" h2load -c "$H2_CONNS" -m 100 -D "$DUR_S" --warm-up-time=1 \
+    "https://127.0.0.1:$port/" || log "warning: h2load exited non-zero for $name (see $out)"
+  cpu="$(snap_end "$pid")"
+  rps="$(awk '/^finished in/ { gsub(/,/, ""); print $4; exit }' "$out")"
+  count="$(awk '/^requests:/ { print $8; exit }' "$out")"
+  errs="$(awk '/^requests:/ { print $10 + $12 + $14; exit }' "$out")"
+  non2xx="$(awk '/^status codes:/ { print $5 + $7 + $9; exit }' "$out")"
+  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; log "warning: no result from h2load for $name (see $out)"; }
+  errs=$(( ${errs:-0} + ${non2xx:-0} ))
+  # The warm-up second is not in h2load's count but is in the CPU snapshot: counted out.
+  us="$(per_request_us "${cpu##* }" "$(awk -v n="$count" -v d="$DUR_S" 'BEGIN { printf "%d", n * (d + 1) / d }')")"
+  lg="$(client_cpu)"
+  printf 'h2\t%s\t%s\t%s\tnan\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "${non2xx:-0}" "$NAN6" >> "$RESULTS"
+  log "h2          r$round $(printf '%-9s' "$name") ${rps} req/s  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
+}
+
 log "SCENARIOS='$SCENARIOS' ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEYS gatehouse=$GATEHOUSE_BIN ($GH_SHA)"
 log "ports: origin $ORIGIN_PORT, gatehouse ${PORT[gatehouse]}, nginx ${PORT[nginx]}, haproxy ${PORT[haproxy]}$(want policy && echo ", gatehouse_redis ${PORT[gatehouse_redis]}, redis $REDIS_PORT")"
 for (( r = 1; r <= ROUNDS; r++ )); do
@@ -607,6 +642,12 @@ for (( r = 1; r <= ROUNDS; r++ )); do
       sleep "$PAUSE"
     done
   fi
+  if want h2; then
+    for name in "${order[@]}"; do
+      run_h2 "$name" "$r"
+      sleep "$PAUSE"
+    done
+  fi
 done
 
 # The processes must have survived the whole run.
@@ -629,7 +670,7 @@ range() {  # " (min–max)" when there is more than one round
 }
 
 declare -A M
-for s in keepalive keyed policy handshake; do
+for s in keepalive keyed policy handshake h2; do
   plist=("${PROXIES[@]}")
   [[ "$s" == policy ]] && plist=("${POLICY_PROXIES[@]}")
   for p in "${plist[@]}"; do
@@ -694,7 +735,7 @@ key_cost() {  # keyed minus keyless median proxy CPU per request
 }
 cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEYS bench/run.sh"
 [[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/run.sh"
-[[ "$SCENARIOS" == "keepalive keyed policy handshake" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
+[[ "$SCENARIOS" == "keepalive keyed policy handshake h2" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
 [[ "$GATEHOUSE_BIN" == "$ROOT/build/release/gatehouse" ]] || cmd="GATEHOUSE_BIN=$GATEHOUSE_BIN $cmd"
 
 REPORT="$RAW/table.md"
@@ -746,6 +787,10 @@ REPORT="$RAW/table.md"
     row "full handshakes: p99 connect+handshake+request, ms ↓" handshake 5 0
     row "full handshakes: proxy CPU per connection, µs ↓" handshake 11 0
   fi
+  if want h2; then
+    row "HTTP/2: req/s (h2load -c$H2_CONNS -m100, keyless) ↑" h2 4 0
+    row "HTTP/2: proxy CPU per request, µs ↓" h2 11 1
+  fi
   echo
   hs_lg_bound="$(yesno "${M[handshake,gatehouse,8]} >= 90 && ${M[handshake,nginx,8]} >= 90 && ${M[handshake,haproxy,8]} >= 90 && ${M[handshake,gatehouse,7]} < 90 && ${M[handshake,nginx,7]} < 90 && ${M[handshake,haproxy,7]} < 90")"
   if want handshake && [[ "$hs_lg_bound" == yes ]]; then
@@ -756,6 +801,11 @@ REPORT="$RAW/table.md"
   fi
   if want keepalive; then
     echo "Issue bar (keep-alive vs nginx): req/s ≥ 1.0×: **$ka_rps_ok**; p99 ≤ 1.2×: **$ka_p99_ok**."
+    echo
+  fi
+  if want h2; then
+    echo "Issue 8 bar (HTTP/2, h2load 100 streams, vs HAProxy): req/s ≥ 1.2×:" \
+         "**$(yesno "${M[h2,gatehouse,4]} >= 1.2 * ${M[h2,haproxy,4]}")** ($(ratio "${M[h2,gatehouse,4]}" "${M[h2,haproxy,4]}"))."
     echo
   fi
   if want keyed; then
@@ -791,7 +841,7 @@ REPORT="$RAW/table.md"
          "gatehouse $(key_cost gatehouse), nginx $(key_cost nginx), haproxy $(key_cost haproxy)."
     echo
   fi
-  errs_line="Errors over all rounds (keep-alive, keyed, policy: socket errors + non-2xx; handshakes: ab failed + non-2xx):"
+  errs_line="Errors over all rounds (keep-alive, keyed, policy: socket errors + non-2xx; handshakes: ab failed + non-2xx; h2: h2load failed/errored/timed out + non-2xx):"
   for p in "${POLICY_PROXIES[@]}"; do
     parts=""
     for sc in $SCENARIOS; do
@@ -814,6 +864,7 @@ REPORT="$RAW/table.md"
   if want keyed; then for p in "${PROXIES[@]}"; do cpurow keyed "$p" "keyed keep-alive"; done; fi
   if want policy; then for p in "${POLICY_PROXIES[@]}"; do cpurow policy "$p" "policy"; done; fi
   if want handshake; then for p in "${PROXIES[@]}"; do cpurow handshake "$p" "full handshakes"; done; fi
+  if want h2; then for p in "${PROXIES[@]}"; do cpurow h2 "$p" "HTTP/2"; done; fi
   echo
   echo "Pre-flight checks:"
   echo
