@@ -59,7 +59,6 @@ struct H2Server::Access {
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     auto& r = s.pending_[f->hd.stream_id];
     r.id = f->hd.stream_id;
-    s.header_bytes_[f->hd.stream_id] = 0;
     return 0;
   }
 
@@ -71,7 +70,7 @@ struct H2Server::Access {
     if (it == s.pending_.end()) return 0;
     H2Request& r = it->second;
     if (r.too_large) return 0;  // counted once; the rest is decoded and dropped
-    auto& bytes = s.header_bytes_[f->hd.stream_id];
+    auto& bytes = r.field_bytes;
     bytes += static_cast<uint32_t>(std::min<size_t>(namelen + valuelen + 32, UINT32_MAX / 4));
     if (bytes > s.limits_.max_header_list_bytes || r.headers.size() >= s.limits_.max_headers) {
       r.too_large = true;
@@ -108,7 +107,6 @@ struct H2Server::Access {
           if (it == s.pending_.end()) return 0;
           H2Request r = std::move(it->second);
           s.pending_.erase(it);
-          s.header_bytes_.erase(id);
           r.end_stream = end;
           ++s.counters_.streams;
           if (r.too_large) ++s.counters_.oversized_headers;
@@ -168,7 +166,6 @@ struct H2Server::Access {
   static int stream_close(nghttp2_session*, int32_t id, uint32_t code, void* p) {
     auto& s = self(p);
     s.pending_.erase(id);
-    s.header_bytes_.erase(id);
     bool known = s.out_.erase(id) > 0;
     if (known) s.handler_.on_close(id, code);
     return 0;

@@ -55,7 +55,8 @@ struct H2Request {
   std::string method, scheme, authority, path;
   std::vector<std::pair<std::string, std::string>> headers;  // regular fields, in order
   bool end_stream = false;                                   // no body follows
-  bool too_large = false;  // header list over the limits: answer 431
+  bool too_large = false;    // header list over the limits: answer 431
+  uint32_t field_bytes = 0;  // decoded so far (name + value + 32 per field)
 };
 
 class H2Handler {
@@ -129,7 +130,6 @@ class H2Server {
   nghttp2_session* session_ = nullptr;
   std::unordered_map<int32_t, H2Request> pending_;  // heads being received
   std::unordered_map<int32_t, Out> out_;
-  std::unordered_map<int32_t, uint32_t> header_bytes_;
   Bucket control_, resets_;
   int32_t last_request_id_ = 0;
   std::string failure_;

@@ -68,7 +68,7 @@ namespace {
 constexpr size_t kReadChunk = 16384;
 constexpr size_t kWriteFlush = 65536;
 constexpr size_t kMaxAdminBody = 10u << 20;
-constexpr size_t kPoolPerKey = 256;
+constexpr size_t kPoolPerKey = 1024;
 constexpr size_t kSessionCacheSize = 100000;
 
 const char* const kProxyError = "There was a problem proxying the request";
@@ -728,7 +728,7 @@ class Worker {
   awaitable<void> h2_writer(std::shared_ptr<H2Conn> h);
   awaitable<void> h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s,
                             http::H2Request r);
-  awaitable<void> h2_watchdog(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s);
+  awaitable<void> h2_sweeper(std::shared_ptr<H2Conn> h);
   awaitable<bool> h2_respond(ClientConn& c, const http::RequestHead& req, http::Response r,
                              Exchange& ex);
   void log_access(ClientConn& c, const http::RequestHead& req, const Exchange& ex);
@@ -781,7 +781,12 @@ struct H2Stream : Watch {
 
 struct H2Conn : http::H2Handler, std::enable_shared_from_this<H2Conn> {
   H2Conn(Worker& w, std::shared_ptr<ClientConn> conn, const http::H2Limits& lim)
-      : worker(w), c(std::move(conn)), limits(lim), session(*this, lim), wake_writer(w.ioc) {}
+      : worker(w),
+        c(std::move(conn)),
+        limits(lim),
+        session(*this, lim),
+        wake_writer(w.ioc),
+        sweep(w.ioc) {}
   Worker& worker;
   std::shared_ptr<ClientConn> c;
   http::H2Limits limits;
@@ -789,6 +794,7 @@ struct H2Conn : http::H2Handler, std::enable_shared_from_this<H2Conn> {
   std::unordered_map<int32_t, std::shared_ptr<H2Stream>> streams;
   size_t working = 0;  // exchanges still running, reset ones included
   asio::steady_timer wake_writer;
+  asio::steady_timer sweep;  // the streams' deadlines, checked twice a second while any is open
   bool write_blocked = false;
   Clock::time_point write_blocked_since;
   Clock::time_point last_done = Clock::now();
@@ -835,6 +841,7 @@ bool H2Conn::on_request(http::H2Request&& r) {
       !r.end_stream && std::none_of(r.headers.begin(), r.headers.end(),
                                     [](const auto& kv) { return kv.first == "content-length"; });
   streams[r.id] = s;
+  if (streams.size() == 1) sweep.cancel();  // the sweeper starts ticking
   ++working;
   any_request = true;
   update_deadline();
@@ -1462,6 +1469,7 @@ awaitable<void> Worker::h2_session(std::shared_ptr<ClientConn> c) {
   auto h = std::make_shared<H2Conn>(*this, c, lim);
   h->update_deadline();
   asio::co_spawn(ioc, h2_writer(h), asio::detached);
+  asio::co_spawn(ioc, h2_sweeper(h), asio::detached);
   h->flush();  // our SETTINGS
   while (!c->closed) {
     error_code ec;
@@ -1493,6 +1501,7 @@ awaitable<void> Worker::h2_session(std::shared_ptr<ClientConn> c) {
     s->notify();
   }
   h->streams.clear();
+  h->sweep.cancel();
   h->flush();
   asio::steady_timer tick(ioc);
   while ((h->working > 0 || h->write_blocked) && !c->closed) {
@@ -1544,27 +1553,31 @@ awaitable<void> Worker::h2_writer(std::shared_ptr<H2Conn> h) {
   }
 }
 
-awaitable<void> Worker::h2_watchdog(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s) {
-  while (!s->closed) {
-    s->timer.expires_at(s->deadline);
-    co_await s->timer.async_wait(nothrow);
-    if (s->closed) break;
-    if (!client_deadline_passed(*s, gw.cfg.http_server_options.write_timeout)) continue;
-    // The client stalls this stream (its body, or reading its response): reset it alone.
-    if (!s->gone) {
-      h->session.reset(s->id, 0x8 /* CANCEL */);
-      h->flush();
+// The streams' deadlines (one timer per connection instead of one per stream): a late upstream
+// is cut as on HTTP/1.1; a stream whose client stalls (its body, or reading the response) is
+// reset alone.
+awaitable<void> Worker::h2_sweeper(std::shared_ptr<H2Conn> h) {
+  const int write_timeout = gw.cfg.http_server_options.write_timeout;
+  while (!h->c->closed && !h->reader_done) {
+    if (h->streams.empty())
+      h->sweep.expires_at(Clock::time_point::max());
+    else
+      h->sweep.expires_after(std::chrono::milliseconds(500));
+    co_await h->sweep.async_wait(nothrow);
+    const auto now = Clock::now();
+    for (auto& [id, s] : h->streams) {
+      if (s->closed || now < s->deadline || !client_deadline_passed(*s, write_timeout)) continue;
+      h->session.reset(id, 0x8 /* CANCEL */);  // closes it (and takes it from the map) later
+      s->gone = true;
+      s->cut_upstream();
+      s->notify();
     }
-    s->gone = true;
-    s->cut_upstream();
-    s->notify();
-    break;
+    h->flush();
   }
 }
 
 awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2Stream> s,
                                   http::H2Request r) {
-  asio::co_spawn(ioc, h2_watchdog(h, s), asio::detached);
   ClientConn& c = *h->c;
   // The request as an HTTP/1.1 head, checked by the same parser and limits as one that came
   // on HTTP/1.1 (nghttp2 has already refused what RFC 9113 forbids).
@@ -1623,7 +1636,6 @@ awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2S
   s->unacked = 0;
   if (!s->ended && !s->gone) h->session.reset(s->id, 0x2 /* INTERNAL_ERROR */);
   s->closed = true;
-  s->timer.cancel();
   --h->working;
   h->last_done = Clock::now();
   h->update_deadline();
