@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config clang
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libnghttp2-dev libsqlite3-dev libhiredis-dev libgtest-dev libgmock-dev
+  libssl-dev libnghttp2-dev libsqlite3-dev libhiredis-dev libgtest-dev libgmock-dev libjemalloc-dev
   openssl curl ca-certificates redis-server redis-tools nghttp2-client
   python3 python3-pytest python3-requests python3-cryptography python3-h2
 )
