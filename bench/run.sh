@@ -10,7 +10,8 @@
 # control API, the same tokens checked by nginx's map and HAProxy's ACL), (p) policy: keyed with a
 # policy's rate limit and quota (Gatehouse on its embedded store and on Redis; nginx limit_req,
 # HAProxy stick table), (b) full handshakes, (h2) HTTP/2: keyless, h2load with 100 streams per
-# connection (each proxy offers h2 in ALPN on the same listener).
+# connection (each proxy offers h2 in ALPN on the same listener), (idle) memory per 1000 idle TLS
+# connections (IDLE_CONNS connections, one keep-alive request each, then idle).
 #
 # Prints a markdown table and writes it to bench/results/latest.md; raw outputs go to
 # bench/results/raw/<timestamp>/ (git-ignored).
@@ -32,12 +33,13 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
 HS_CONNS="${HS_CONNS:-16}"           # ab concurrency in the full-handshake scenario
 H2_CONNS="${H2_CONNS:-4}"            # h2load connections in the HTTP/2 scenario (100 streams each)
+IDLE_CONNS="${IDLE_CONNS:-1000}"     # connections held open in the idle-memory scenario
 WARMUP="${WARMUP:-1s}"               # unmeasured wrk run before each keep-alive measurement
 PAUSE="${PAUSE:-2}"                  # seconds of rest between two measurements
 KEYS="${KEYS:-1000}"                 # keys created for the keyed scenario
 COLD_REPS="${COLD_REPS:-3}"          # session cache cold/warm repetitions (a gatehouse restart each)
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
-SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2}"
+SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2 idle}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
   DURATION=3s
@@ -57,14 +59,14 @@ declare -A WANT
 for s in ${SCENARIOS//,/ }; do
   case "$s" in
     keepalive|keyless) WANT[keepalive]=1 ;;
-    keyed|policy|handshake|h2) WANT[$s]=1 ;;
-    *) die "unknown scenario '$s' in SCENARIOS (use keepalive, keyed, policy, handshake, h2)" ;;
+    keyed|policy|handshake|h2|idle) WANT[$s]=1 ;;
+    *) die "unknown scenario '$s' in SCENARIOS (use keepalive, keyed, policy, handshake, h2, idle)" ;;
   esac
 done
 (( ${#WANT[@]} )) || die "SCENARIOS selects no scenario"
 want() { [[ -n "${WANT[$1]:-}" ]]; }
 SCENARIOS=""
-for s in keepalive keyed policy handshake h2; do want "$s" && SCENARIOS+="${SCENARIOS:+ }$s"; done
+for s in keepalive keyed policy handshake h2 idle; do want "$s" && SCENARIOS+="${SCENARIOS:+ }$s"; done
 [[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
 
 # ---------------------------------------------------------------------------------------------
@@ -611,6 +613,37 @@ run_h2() {
   log "h2          r$round $(printf '%-9s' "$name") ${rps} req/s  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
+# run_idle NAME ROUND: resident memory of the proxy's processes (nginx: master and worker) before
+# and while IDLE_CONNS TLS connections are open and idle (each served one keep-alive request);
+# the difference, per 1000 connections, in KiB, goes in the req/s column of the "idle" rows.
+rss_kb() {  # rss_kb PID -> VmRSS of PID and its direct children, KiB
+  local p sum=0 v
+  for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    v="$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)"
+    sum=$(( sum + ${v:-0} ))
+  done
+  echo "$sum"
+}
+run_idle() {
+  local name="$1" round="$2" port="${PORT[$1]}" pid out before after ready kib
+  pid="$(pid_of "$name")"
+  out="$RAW/idle-$name-r$round.txt"
+  before="$(rss_kb "$pid")"
+  taskset -c 1 /usr/bin/python3 "$BENCH/idle_conns.py" "$port" "$IDLE_CONNS" 6 > "$out" 2>&1 &
+  local gen=$!
+  for _ in $(seq 600); do grep -q '^ready' "$out" && break; kill -0 "$gen" 2>/dev/null || break; sleep 0.1; done
+  sleep 1
+  after="$(rss_kb "$pid")"
+  ready="$(awk '/^ready/ { print $2 }' "$out")"
+  wait "$gen" || log "warning: idle_conns.py failed for $name (see $out)"
+  [[ "${ready:-0}" == "$IDLE_CONNS" ]] || log "warning: only ${ready:-0} of $IDLE_CONNS idle connections got 200 from $name"
+  kib="$(awk -v a="$after" -v b="$before" -v n="${ready:-0}" 'BEGIN { if (n > 0) printf "%.0f", (a - b) * 1000 / n; else print "nan" }')"
+  printf 'idle\t%s\t%s\t%s\tnan\t%s\tnan\tnan\tnan\tnan\tnan\tnan\t0\t%s\n' "$name" "$round" "$kib" \
+    "$(( IDLE_CONNS - ${ready:-0} ))" "$NAN6" >> "$RESULTS"
+  log "idle        r$round $(printf '%-9s' "$name") ${kib} KiB per 1000 idle TLS connections (RSS $before -> $after KiB, ${ready:-0} connections)"
+  sleep 2  # the connections close
+}
+
 log "SCENARIOS='$SCENARIOS' ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEYS gatehouse=$GATEHOUSE_BIN ($GH_SHA)"
 log "ports: origin $ORIGIN_PORT, gatehouse ${PORT[gatehouse]}, nginx ${PORT[nginx]}, haproxy ${PORT[haproxy]}$(want policy && echo ", gatehouse_redis ${PORT[gatehouse_redis]}, redis $REDIS_PORT")"
 for (( r = 1; r <= ROUNDS; r++ )); do
@@ -648,6 +681,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
       sleep "$PAUSE"
     done
   fi
+  if want idle; then
+    for name in "${order[@]}"; do run_idle "$name" "$r"; done
+  fi
 done
 
 # The processes must have survived the whole run.
@@ -670,7 +706,7 @@ range() {  # " (min–max)" when there is more than one round
 }
 
 declare -A M
-for s in keepalive keyed policy handshake h2; do
+for s in keepalive keyed policy handshake h2 idle; do
   plist=("${PROXIES[@]}")
   [[ "$s" == policy ]] && plist=("${POLICY_PROXIES[@]}")
   for p in "${plist[@]}"; do
@@ -735,7 +771,7 @@ key_cost() {  # keyed minus keyless median proxy CPU per request
 }
 cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEYS bench/run.sh"
 [[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/run.sh"
-[[ "$SCENARIOS" == "keepalive keyed policy handshake h2" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
+[[ "$SCENARIOS" == "keepalive keyed policy handshake h2 idle" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
 [[ "$GATEHOUSE_BIN" == "$ROOT/build/release/gatehouse" ]] || cmd="GATEHOUSE_BIN=$GATEHOUSE_BIN $cmd"
 
 REPORT="$RAW/table.md"
@@ -791,6 +827,9 @@ REPORT="$RAW/table.md"
     row "HTTP/2: req/s (h2load -c$H2_CONNS -m100, keyless) ↑" h2 4 0
     row "HTTP/2: proxy CPU per request, µs ↓" h2 11 1
   fi
+  if want idle; then
+    row "memory per 1000 idle TLS connections (RSS growth, one request each), KiB ↓" idle 4 0
+  fi
   echo
   hs_lg_bound="$(yesno "${M[handshake,gatehouse,8]} >= 90 && ${M[handshake,nginx,8]} >= 90 && ${M[handshake,haproxy,8]} >= 90 && ${M[handshake,gatehouse,7]} < 90 && ${M[handshake,nginx,7]} < 90 && ${M[handshake,haproxy,7]} < 90")"
   if want handshake && [[ "$hs_lg_bound" == yes ]]; then
@@ -801,6 +840,11 @@ REPORT="$RAW/table.md"
   fi
   if want keepalive; then
     echo "Issue bar (keep-alive vs nginx): req/s ≥ 1.0×: **$ka_rps_ok**; p99 ≤ 1.2×: **$ka_p99_ok**."
+    echo
+  fi
+  if want idle; then
+    echo "Issue 8 bar (memory per 1000 idle TLS connections vs nginx): ≤ 0.5×:" \
+         "**$(yesno "${M[idle,gatehouse,4]} <= 0.5 * ${M[idle,nginx,4]}")** ($(ratio "${M[idle,gatehouse,4]}" "${M[idle,nginx,4]}"))."
     echo
   fi
   if want h2; then

@@ -143,6 +143,11 @@ class Buffer {
     return asio::buffer(buf_.data() + end_, buf_.size() - end_);
   }
   void commit(size_t n) { end_ += n; }
+  // Gives the memory back (the buffer must be empty).
+  void release() {
+    std::vector<char>().swap(buf_);
+    begin_ = end_ = 0;
+  }
   // Gives memory back while a connection sits idle.
   void release_if_empty() {
     if (end_ == begin_ && buf_.size() > kReadChunk) std::vector<char>().swap(buf_);
@@ -1407,7 +1412,20 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       auto buf = c->in.prepare(kReadChunk);
       if (!c->stream.try_read_some(buf, ec, n, w)) {
         if (between_requests) idle.insert(c.get());
-        std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+        if (between_requests && c->stream.is_tls() && w == tcp::socket::wait_read) {
+          // Idle between requests: the read buffer goes back while the client thinks (an idle
+          // connection keeps no 16 KiB buffer), and is taken again when bytes are there.
+          c->in.release();
+          auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
+          buf = c->in.prepare(kReadChunk);
+          if (wec) {
+            ec = wec;
+          } else if (!c->stream.try_read_some(buf, ec, n, w)) {
+            std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+          }
+        } else {
+          std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+        }
         if (between_requests) idle.erase(c.get());
       }
       between_requests = false;
