@@ -23,11 +23,9 @@ bool connection_specific(std::string_view name) {
          name == "http2-settings";
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& ch : out)
+void lower_in_place(std::string& s) {
+  for (auto& ch : s)
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return out;
 }
 
 }  // namespace
@@ -316,32 +314,26 @@ bool H2Server::want_read() const { return nghttp2_session_want_read(session_) !=
 bool H2Server::want_write() const { return nghttp2_session_want_write(session_) != 0; }
 
 bool H2Server::respond(int32_t id, int status,
-                       const std::vector<std::pair<std::string, std::string>>& headers,
-                       bool has_body) {
-  std::vector<std::string> names;
-  names.reserve(headers.size());
+                       std::vector<std::pair<std::string, std::string>> headers, bool has_body) {
+  auto it = out_.find(id);
+  if (it == out_.end()) return false;  // closed meanwhile
   std::vector<nghttp2_nv> nv;
   nv.reserve(headers.size() + 1);
-  std::string code = std::to_string(status);
+  std::string code = std::to_string(status);  // three digits: no allocation
   static const char kStatus[] = ":status";
   nv.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(kStatus)),
                 reinterpret_cast<uint8_t*>(code.data()), sizeof kStatus - 1, code.size(),
                 NGHTTP2_NV_FLAG_NONE});
-  for (const auto& [k, v] : headers) {
-    names.push_back(lower(k));
-    if (connection_specific(names.back())) {
-      names.pop_back();
-      continue;
-    }
-    nv.push_back({reinterpret_cast<uint8_t*>(names.back().data()),
-                  reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), names.back().size(),
-                  v.size(), NGHTTP2_NV_FLAG_NONE});
+  for (auto& [k, v] : headers) {
+    lower_in_place(k);  // HTTP/2 field names are lower case (RFC 9113 8.2.1)
+    if (connection_specific(k)) continue;
+    nv.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()),
+                  k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
   }
-  auto it = out_.find(id);
-  if (it == out_.end()) return false;  // closed meanwhile
   nghttp2_data_provider prov{};
   prov.read_callback = &Access::read_body;
   if (!has_body) it->second.ended = true;
+  // nghttp2 copies the fields.
   return nghttp2_submit_response(session_, id, nv.data(), nv.size(), has_body ? &prov : nullptr) ==
          0;
 }

@@ -89,8 +89,8 @@ class H2Server {
   bool want_write() const;
 
   // The response head; `has_body` false ends the stream with it. Header names are lowercased.
-  bool respond(int32_t id, int status,
-               const std::vector<std::pair<std::string, std::string>>& headers, bool has_body);
+  bool respond(int32_t id, int status, std::vector<std::pair<std::string, std::string>> headers,
+               bool has_body);
   // Body data of a response submitted with has_body, then its end.
   void send_data(int32_t id, std::string_view data);
   void end_data(int32_t id);

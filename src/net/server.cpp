@@ -16,6 +16,7 @@
 #include <climits>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -864,9 +865,9 @@ void H2Conn::on_data(int32_t id, const uint8_t* data, size_t n) {
   H2Stream& s = *it->second;
   std::string_view d(reinterpret_cast<const char*>(data), n);
   if (s.chunked_in) {
-    std::string size;
-    http::append_chunk_header(size, n);
-    append_bytes(s.in, size);
+    char size[24];
+    int len = std::snprintf(size, sizeof size, "%zx\r\n", n);
+    append_bytes(s.in, std::string_view(size, static_cast<size_t>(len)));
     append_bytes(s.in, d);
     append_bytes(s.in, "\r\n");
   } else {
@@ -925,6 +926,21 @@ awaitable<bool> h2_drain(H2Stream& s, size_t limit, int write_timeout) {
   co_return !s.gone;
 }
 
+// The upstream response's fields that go to the client (HTTP/1.1 or HTTP/2): not the hop-by-hop
+// ones, and not its X-RateLimit-* when the gateway sends its own (a client never sees two
+// different limits).
+template <class F>
+void for_each_forwarded_field(const http::ResponseHead& resp, const Exchange& ex, F&& f) {
+  ConnectionLists listed(resp.headers);
+  for (const auto& h : resp.headers) {
+    if (listed.drop(h.name)) continue;
+    if (ex.limit_headers.present && h.name.size() > 12 &&
+        iequals(h.name.substr(0, 12), "x-ratelimit-"))
+      continue;
+    f(h);
+  }
+}
+
 // The response head to an HTTP/2 client: the upstream's fields less the hop-by-hop ones (as for
 // HTTP/1.1), and ours X-RateLimit-* in place of the upstream's.
 void h2_response_head(H2Stream& s, const http::RequestHead& req, const http::ResponseHead& resp,
@@ -937,20 +953,15 @@ void h2_response_head(H2Stream& s, const http::RequestHead& req, const http::Res
     fields.emplace_back("x-ratelimit-remaining", std::to_string(ex.limit_headers.remaining));
     fields.emplace_back("x-ratelimit-reset", std::to_string(ex.limit_headers.reset));
   }
-  ConnectionLists listed(resp.headers);
-  for (const auto& h : resp.headers) {
-    if (listed.drop(h.name)) continue;
-    if (ex.limit_headers.present && h.name.size() > 12 &&
-        iequals(h.name.substr(0, 12), "x-ratelimit-"))
-      continue;
+  for_each_forwarded_field(resp, ex, [&](const http::Header& h) {
     fields.emplace_back(std::string(h.name), std::string(h.value));
-  }
+  });
   const bool head = req.method == "HEAD";
   if (resp.body == http::BodyKind::kLength ||
       (head && resp.content_length && resp.status != 204 && resp.status != 304))
     fields.emplace_back("content-length", std::to_string(resp.content_length));
   const bool has_body = !head && resp.body != http::BodyKind::kNone;
-  s.conn.session.respond(s.id, resp.status, fields, has_body);
+  s.conn.session.respond(s.id, resp.status, std::move(fields), has_body);
   if (!has_body) s.ended = true;
   s.conn.flush();
 }
@@ -1678,7 +1689,7 @@ awaitable<bool> Worker::h2_respond(ClientConn& c, const http::RequestHead& req, 
     for (auto& kv : r.headers) fields.push_back(std::move(kv));
     fields.emplace_back("content-length", std::to_string(r.body.size()));
     const bool body = req.method != "HEAD" && !r.body.empty();
-    s.conn.session.respond(s.id, r.status, fields, body);
+    s.conn.session.respond(s.id, r.status, std::move(fields), body);
     if (body) {
       s.conn.session.send_data(s.id, r.body);
       s.conn.session.end_data(s.id);
@@ -2800,19 +2811,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     else
       out.append(resp.reason);
     out += "\r\n";
-    ConnectionLists rlisted(resp.headers);
     if (ex.limit_headers.present) append_limit_headers(out, ex.limit_headers);
-    for (const auto& h : resp.headers) {
-      if (rlisted.drop(h.name)) continue;
-      // Ours replace the upstream's, so a client never sees two different limits.
-      if (ex.limit_headers.present && h.name.size() > 12 &&
-          iequals(h.name.substr(0, 12), "x-ratelimit-"))
-        continue;
+    for_each_forwarded_field(resp, ex, [&](const http::Header& h) {
       out.append(h.name);
       out += ": ";
       out.append(h.value);
       out += "\r\n";
-    }
+    });
     switch (resp.body) {
       case http::BodyKind::kNone:
         if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" &&

@@ -396,6 +396,10 @@ def test_rapid_reset(h2gw, origin):
     time.sleep(1.5)
     assert origin.count() - before < 400
     assert "HTTP/2 connection ended" in gw.logs()
+    # And each exchange ended when its stream was reset, not when the origin (1 s) answered.
+    durations = sorted(json.loads(line)["duration_us"] for line in gw.logs().splitlines()
+                       if '"msg":"access"' in line and '"/app/slow"' in line)
+    assert durations and durations[len(durations) // 2] < 500000, durations[-5:]
 
 
 def test_continuation_flood(h2gw):
