@@ -157,8 +157,9 @@ Result<TargetUrl> parse_target(const std::string& url) {
   auto u = *r;
   TargetUrl t;
   t.scheme = to_lower(u.scheme());
-  if (t.scheme != "http" && t.scheme != "https")
-    return Error{"target_url \"" + url + "\" must use http or https"};
+  // h2c: HTTP/2 without TLS (prior knowledge), as Tyk spells it.
+  if (t.scheme != "http" && t.scheme != "https" && t.scheme != "h2c")
+    return Error{"target_url \"" + url + "\" must use http, https or h2c"};
   if (!u.has_authority() || u.host().empty())
     return Error{"target_url \"" + url + "\" has no host"};
   if (u.has_userinfo()) return Error{"target_url \"" + url + "\" must not contain credentials"};

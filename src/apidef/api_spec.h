@@ -11,13 +11,14 @@
 namespace gh::apidef {
 
 struct TargetUrl {
-  std::string scheme;  // "http" or "https"
+  std::string scheme;  // "http", "https" or "h2c" (HTTP/2 without TLS)
   std::string host;    // without brackets for IPv6
   uint16_t port = 0;
   std::string authority;  // Host header value towards the upstream
   std::string path;       // base path, no trailing slash ("" for root)
   std::string query;      // without '?'
   bool tls() const { return scheme == "https"; }
+  bool h2c() const { return scheme == "h2c"; }
 };
 
 enum class AuthKind {

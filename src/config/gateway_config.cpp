@@ -303,10 +303,6 @@ GatewayConfig parse_gateway_config(const std::string& text, const std::string& f
     c.warnings.push_back(
         "proxy_ssl_insecure_skip_verify is true: upstream certificates are NOT verified");
   c.proxy_enable_http2 = r.get_bool("proxy_enable_http2").value_or(false);
-  if (c.proxy_enable_http2)
-    c.warnings.push_back(
-        "proxy_enable_http2 is set, but this version speaks HTTP/1.1 to upstreams: ALPN offers "
-        "http/1.1 only");
   c.proxy_ssl_min_version = tls_version(r, "proxy_ssl_min_version", 771);
   c.proxy_ssl_max_version = tls_version(r, "proxy_ssl_max_version", 772);
   c.proxy_ssl_ciphers = r.get_string_list("proxy_ssl_ciphers").value_or(std::vector<std::string>{});

@@ -95,6 +95,7 @@ ChunkedDecoder::Step ChunkedDecoder::step(std::string_view in) {
         if (trailer_line_empty_ && (c == ' ' || c == '\t')) return fail("obsolete line folding", i);
         trailer_line_empty_ = false;
         if (++trailer_bytes_ > kMaxTrailer) return fail("trailer section too large", i);
+        trailers_ += c;
         ++i;
         break;
       case State::kTrailerLf:
@@ -103,6 +104,19 @@ ChunkedDecoder::Step ChunkedDecoder::step(std::string_view in) {
         if (trailer_line_empty_) {
           state_ = State::kDone;
           return Step{i, {}};
+        }
+        {
+          // A field line: a token, a colon, then the value.
+          std::string_view line(trailers_.data() + trailer_line_start_,
+                                trailers_.size() - trailer_line_start_);
+          size_t colon = line.find(':');
+          if (colon == 0 || colon == std::string_view::npos)
+            return fail("invalid trailer field", i);
+          for (size_t k = 0; k < colon; ++k)
+            if (!is_tchar(static_cast<unsigned char>(line[k])))
+              return fail("invalid trailer field", i);
+          trailers_ += "\r\n";
+          trailer_line_start_ = trailers_.size();
         }
         trailer_line_empty_ = true;
         state_ = State::kTrailer;

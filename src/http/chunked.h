@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace gh::http {
@@ -23,6 +24,9 @@ class ChunkedDecoder {
   bool done() const { return state_ == State::kDone; }
   bool failed() const { return state_ == State::kError; }
   const char* error() const { return error_; }
+  // The trailer section once done(): "name: value\r\n" lines (names checked), empty when
+  // there was none.
+  const std::string& trailers() const { return trailers_; }
 
  private:
   enum class State {
@@ -46,6 +50,8 @@ class ChunkedDecoder {
   size_t trailer_bytes_ = 0;  // all trailer bytes
   bool trailer_line_empty_ = true;
   const char* error_ = "";
+  std::string trailers_;
+  size_t trailer_line_start_ = 0;
 
   static constexpr size_t kMaxLine = 4096;
   static constexpr size_t kMaxTrailer = 16384;

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "http/h2_out.h"
+
 namespace gh::http {
 
 namespace {
@@ -185,27 +187,24 @@ struct H2Server::Access {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session*, int32_t id, uint8_t* buf, size_t length,
+  static ssize_t read_body(nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
                            uint32_t* flags, nghttp2_data_source*, void* p) {
     auto& s = self(p);
     auto it = s.out_.find(id);
     if (it == s.out_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     Out& o = it->second;
-    size_t avail = o.buf.size() - o.off;
-    size_t n = std::min(length, avail);
-    if (n > 0) {
-      std::memcpy(buf, o.buf.data() + o.off, n);
-      o.off += n;
-      if (o.off == o.buf.size()) {
-        o.buf.clear();
-        o.off = 0;
-      }
-    }
-    if (o.buf.empty() && o.ended) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-    } else if (n == 0) {
-      o.deferred = true;
-      return NGHTTP2_ERR_DEFERRED;
+    ssize_t n = h2out::read(o, buf, length, flags);
+    if (n == NGHTTP2_ERR_DEFERRED) return n;
+    if ((*flags & NGHTTP2_DATA_FLAG_EOF) && !o.trailers.empty()) {
+      std::vector<nghttp2_nv> nv;
+      nv.reserve(o.trailers.size());
+      for (auto& [k, v] : o.trailers)
+        nv.push_back({reinterpret_cast<uint8_t*>(k.data()), reinterpret_cast<uint8_t*>(v.data()),
+                      k.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+      // The trailers' HEADERS frame ends the stream instead (nghttp2 copies the fields).
+      if (nghttp2_submit_trailer(session, id, nv.data(), nv.size()) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      o.trailers.clear();
     }
     if (n > 0) s.handler_.on_drained(id);
     return static_cast<ssize_t>(n);
@@ -301,14 +300,7 @@ bool H2Server::receive(const uint8_t* data, size_t n) {
   return failure_.empty();
 }
 
-void H2Server::take_output(std::string& out) {
-  while (true) {
-    const uint8_t* d = nullptr;
-    ssize_t n = nghttp2_session_mem_send(session_, &d);
-    if (n <= 0) break;
-    out.append(reinterpret_cast<const char*>(d), static_cast<size_t>(n));
-  }
-}
+void H2Server::take_output(std::string& out) { h2out::take_output(session_, out); }
 
 bool H2Server::want_read() const { return nghttp2_session_want_read(session_) != 0; }
 bool H2Server::want_write() const { return nghttp2_session_want_write(session_) != 0; }
@@ -340,34 +332,25 @@ bool H2Server::respond(int32_t id, int status,
 
 void H2Server::send_data(int32_t id, std::string_view data) {
   auto it = out_.find(id);
-  if (it == out_.end() || data.empty()) return;
-  it->second.buf.append(data);
-  if (it->second.deferred) {
-    it->second.deferred = false;
-    nghttp2_session_resume_data(session_, id);
-  }
+  if (it != out_.end()) h2out::append(session_, id, it->second, data);
 }
 
-void H2Server::end_data(int32_t id) {
+void H2Server::end_data(int32_t id, std::vector<std::pair<std::string, std::string>> trailers) {
   auto it = out_.find(id);
   if (it == out_.end()) return;
-  it->second.ended = true;
-  if (it->second.deferred) {
-    it->second.deferred = false;
-    nghttp2_session_resume_data(session_, id);
+  for (auto& [k, v] : trailers) {
+    lower_in_place(k);
+    if (!connection_specific(k)) it->second.trailers.emplace_back(std::move(k), std::move(v));
   }
+  h2out::end(session_, id, it->second);
 }
 
 size_t H2Server::buffered(int32_t id) const {
   auto it = out_.find(id);
-  return it == out_.end() ? 0 : it->second.buf.size() - it->second.off;
+  return it == out_.end() ? 0 : it->second.pending();
 }
 
-void H2Server::consume(int32_t id, size_t n) {
-  if (n == 0) return;
-  if (nghttp2_session_consume(session_, id, n) != 0)
-    nghttp2_session_consume_connection(session_, n);
-}
+void H2Server::consume(int32_t id, size_t n) { h2out::consume(session_, id, n); }
 
 void H2Server::reset(int32_t id, uint32_t error_code) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);

@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "http/h2_out.h"
+
 struct nghttp2_session;
 
 namespace gh::http {
@@ -93,7 +95,8 @@ class H2Server {
                bool has_body);
   // Body data of a response submitted with has_body, then its end.
   void send_data(int32_t id, std::string_view data);
-  void end_data(int32_t id);
+  // `trailers` (names lowercased here) follow the data in a HEADERS frame that ends the stream.
+  void end_data(int32_t id, std::vector<std::pair<std::string, std::string>> trailers = {});
   // Response bytes of stream `id` not yet taken for sending.
   size_t buffered(int32_t id) const;
   // Tells the client that `n` bytes of its body on stream `id` were used (WINDOW_UPDATE).
@@ -109,11 +112,8 @@ class H2Server {
   struct Access;
 
  private:
-  struct Out {
-    std::string buf;
-    size_t off = 0;
-    bool ended = false;
-    bool deferred = false;
+  struct Out : h2out::Buffer {
+    std::vector<std::pair<std::string, std::string>> trailers;
   };
   // A token bucket of frames received: `burst` at most, `rate` more per second.
   struct Bucket {

@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/chunked.h"
+#include "http/h2_client.h"
 #include "http/h2_server.h"
 #include "http/headers.h"
 #include "http/http1_parser.h"
@@ -364,12 +365,21 @@ class Stream {
   std::unique_ptr<SSL, SslFree> ssl_;
 };
 
+struct H2UpStream;
+
+// A connection to an upstream, or (HTTP/2 towards the upstream) one stream of a shared
+// connection: the exchange writes the HTTP/1.1 request and reads an HTTP/1.1 response either
+// way, so that one request path serves both.
 struct UpstreamConn {
   explicit UpstreamConn(tcp::socket s) : stream(std::move(s)) {}
+  ~UpstreamConn();
   Stream stream;
   Buffer in;
   std::string key;
   Clock::time_point last_used{};
+  std::unique_ptr<H2UpStream> h2;  // set: this is a stream of an HTTP/2 connection
+  // Ends it now: closes the socket, or resets the stream (a pending read or write fails).
+  void close();
 };
 
 // Per-worker keep-alive pool of upstream connections, keyed by everything that shapes a
@@ -463,7 +473,7 @@ struct Watch {
   void cut_upstream() {
     if (!active_upstream) return;
     upstream_timed_out = true;
-    active_upstream->stream.close();
+    active_upstream->close();
     active_upstream = nullptr;
   }
   void set_deadline(Clock::duration d) { set_deadline_at(Clock::now() + d); }
@@ -476,6 +486,7 @@ struct Watch {
 
 struct H2Stream;
 struct H2Conn;
+struct H2UpConn;
 
 struct ClientConn : Watch {
   ClientConn(Worker& w, tcp::socket s, ListenerKind k);
@@ -722,7 +733,22 @@ class Worker {
                                 Exchange& ex);
   awaitable<std::unique_ptr<UpstreamConn>> connect_upstream(Watch& w, const apidef::ApiSpec& spec,
                                                             const proxy::UpstreamPlan& plan,
-                                                            std::string& err);
+                                                            std::string& err,
+                                                            bool offer_h2 = false);
+  // HTTP/2 towards upstreams (proxy_enable_http2 over TLS, h2c:// targets): a stream on a
+  // shared connection of this worker, or the HTTP/1.1 connection an upstream chose in ALPN;
+  // nullptr with `err` when no connection could be made.
+  awaitable<std::unique_ptr<UpstreamConn>> h2_upstream(Watch& w, const apidef::ApiSpec& spec,
+                                                       const proxy::UpstreamPlan& plan,
+                                                       const std::string& key, bool& reused,
+                                                       std::string& err);
+  awaitable<void> h2_up_reader(std::shared_ptr<H2UpConn> h);
+  awaitable<void> h2_up_writer(std::shared_ptr<H2UpConn> h);
+  // The exchange's HTTP/1.1 request bytes, sent as HTTP/2 (the head becomes HEADERS).
+  awaitable<error_code> h2_up_send(UpstreamConn& up, std::string_view data);
+  // More of the response, as HTTP/1.1 bytes appended to up.in.
+  awaitable<error_code> h2_up_read(UpstreamConn& up);
+  void h2_up_sweep(bool all);
   // Through a forward proxy to an https:// target: CONNECT, and the proxy's 2xx.
   awaitable<bool> open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t,
                               const proxy::ForwardProxy& p, std::string& err);
@@ -746,6 +772,9 @@ class Worker {
   std::vector<tcp::acceptor> acceptors;
   proxy::SnapshotCache snaps;
   UpstreamPool pool;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<H2UpConn>>> h2_pool;
+  // Pool keys whose upstream chose HTTP/1.1 in ALPN, and when (asked again a minute later).
+  std::unordered_map<std::string, Clock::time_point> h1_only;
   obs::AccessLog alog;
   tcp::resolver resolver;
   asio::steady_timer housekeeping;
@@ -824,6 +853,188 @@ void append_bytes(Buffer& b, std::string_view d) {
   auto m = b.prepare(d.size());
   std::memcpy(m.data(), d.data(), d.size());
   b.commit(d.size());
+}
+
+// --- HTTP/2 towards upstreams ------------------------------------------------------------------
+// One exchange's stream on a shared upstream connection. The request arrives as the HTTP/1.1
+// bytes the exchange writes (its head is parsed again and sent as HEADERS, its body decoded
+// from its framing); the response leaves as HTTP/1.1 bytes (chunk-framed when the upstream gave
+// no content-length, trailers included), which the exchange parses as from any upstream.
+struct H2UpStream {
+  H2UpStream(asio::io_context& ioc, std::shared_ptr<H2UpConn> c) : conn(std::move(c)), wake(ioc) {}
+  std::shared_ptr<H2UpConn> conn;
+  int32_t id = 0;    // 0 until the request head was submitted
+  std::string head;  // the HTTP/1.1 request head while it is incomplete
+  http::RequestHead req;
+  http::BodyKind body = http::BodyKind::kNone;
+  uint64_t remaining = 0;
+  http::ChunkedDecoder dec;
+  std::string carry;  // chunk framing not yet decoded
+  bool head_request = false;
+  std::string pending;  // response bytes (HTTP/1.1) not yet read by the exchange
+  size_t unacked = 0;   // response DATA bytes not yet given back to flow control
+  bool chunked = false;
+  std::string trailers;
+  bool closed = false;
+  uint32_t error = 0;
+  asio::steady_timer wake;  // response bytes, request body sent, stream closed
+  void notify() { wake.cancel(); }
+  awaitable<void> wait() {
+    wake.expires_at(Clock::time_point::max());
+    co_await wake.async_wait(nothrow);
+  }
+};
+
+constexpr uint32_t kH2Cancel = 0x8;
+constexpr uint32_t kH2ConnectionLost = 0x100;  // not an HTTP/2 code: the connection ended
+constexpr size_t kH2UpBuffer = 65536;  // request body bytes buffered per stream before waiting
+
+struct H2UpConn : http::H2ClientHandler {
+  H2UpConn(asio::io_context& ioc, std::string k, const http::H2ClientLimits& lim, bool tls)
+      : key(std::move(k)), session(*this, lim), wake_writer(ioc), ready_wait(ioc), tls(tls) {
+    ready_wait.expires_at(Clock::time_point::max());
+  }
+  std::string key;
+  std::unique_ptr<UpstreamConn> conn;  // the TCP or TLS connection
+  http::H2Client session;
+  std::unordered_map<int32_t, H2UpStream*> streams;
+  asio::steady_timer wake_writer;
+  asio::steady_timer ready_wait;  // cancelled when the connection is made (or failed)
+  bool ready = false, dead = false, closing = false, tls;
+  Clock::time_point last_used = Clock::now();
+
+  void flush() { wake_writer.cancel(); }
+  void end() {
+    dead = true;
+    if (conn) conn->stream.close();
+    flush();
+  }
+  // After a stream left: a connection asked to close goes once it has none.
+  void left() {
+    last_used = Clock::now();
+    if (closing && streams.empty()) end();
+  }
+  void fail_all(uint32_t code) {
+    dead = true;
+    auto copy = std::move(streams);
+    streams.clear();
+    for (auto& [id, s] : copy) {
+      s->closed = true;
+      s->error = code;
+      s->notify();
+    }
+  }
+  H2UpStream* find(int32_t id) {
+    auto it = streams.find(id);
+    return it == streams.end() ? nullptr : it->second;
+  }
+
+  void on_response(int32_t id, int status, http::Fields&& fields) override {
+    H2UpStream* s = find(id);
+    if (!s) return;
+    s->pending += "HTTP/1.1 ";
+    append_decimal(s->pending, static_cast<unsigned>(status));
+    s->pending += ' ';
+    s->pending += http::reason_phrase(status);
+    s->pending += "\r\n";
+    bool has_length = false;
+    for (auto& [k, v] : fields) {
+      if (k == "connection" || k == "keep-alive" || k == "proxy-connection" ||
+          k == "transfer-encoding" || k == "upgrade")
+        continue;
+      if (k == "content-length") has_length = true;
+      append_canonical(s->pending, k);
+      s->pending += ": ";
+      s->pending += v;
+      s->pending += "\r\n";
+    }
+    if (!has_length && !s->head_request && status != 204 && status != 304) {
+      s->chunked = true;
+      s->pending += "Transfer-Encoding: chunked\r\n";
+    }
+    s->pending += "\r\n";
+    s->notify();
+  }
+  void on_data(int32_t id, const uint8_t* data, size_t n) override {
+    H2UpStream* s = find(id);
+    if (!s) {
+      session.consume(id, n);
+      return;
+    }
+    std::string_view d(reinterpret_cast<const char*>(data), n);
+    if (s->chunked) {
+      http::append_chunk_header(s->pending, n);
+      s->pending += d;
+      s->pending += "\r\n";
+    } else {
+      s->pending += d;
+    }
+    s->unacked += n;
+    s->notify();
+  }
+  void on_trailers(int32_t id, http::Fields&& fields) override {
+    H2UpStream* s = find(id);
+    if (!s || !s->chunked) return;  // a body with a length has nowhere to carry them
+    for (auto& [k, v] : fields) {
+      append_canonical(s->trailers, k);
+      s->trailers += ": ";
+      s->trailers += v;
+      s->trailers += "\r\n";
+    }
+  }
+  void on_close(int32_t id, uint32_t code) override {
+    H2UpStream* s = find(id);
+    if (!s) return;
+    streams.erase(id);
+    s->closed = true;
+    s->error = code;
+    if (code == 0 && s->chunked) {
+      s->pending += "0\r\n";
+      s->pending += s->trailers;
+      s->pending += "\r\n";
+    }
+    s->notify();
+    left();
+  }
+  void on_drained(int32_t id) override {
+    if (H2UpStream* s = find(id)) s->notify();
+  }
+  // Field names as HTTP/1.1 clients commonly see them ("content-type" -> "Content-Type").
+  static void append_canonical(std::string& out, std::string_view name) {
+    bool up = true;
+    for (char ch : name) {
+      out += up && ch >= 'a' && ch <= 'z' ? static_cast<char>(ch - 'a' + 'A') : ch;
+      up = ch == '-';
+    }
+  }
+};
+
+UpstreamConn::~UpstreamConn() {
+  if (h2) close();
+}
+
+void UpstreamConn::close() {
+  if (!h2) {
+    stream.close();
+    return;
+  }
+  H2UpStream& s = *h2;
+  H2UpConn& h = *s.conn;
+  if (s.id != 0 && !s.closed) {
+    h.streams.erase(s.id);
+    h.session.reset(s.id, kH2Cancel);
+    s.closed = true;
+    s.error = kH2Cancel;
+    h.flush();
+    h.left();
+  }
+  // Response data the exchange will not read any more: its window goes back.
+  if (s.id != 0 && s.unacked > 0) {
+    h.session.consume(s.id, s.unacked);
+    s.unacked = 0;
+    h.flush();
+  }
+  s.notify();
 }
 
 void H2Conn::update_deadline() {
@@ -938,6 +1149,49 @@ void for_each_forwarded_field(const http::ResponseHead& resp, const Exchange& ex
         iequals(h.name.substr(0, 12), "x-ratelimit-"))
       continue;
     f(h);
+  }
+}
+
+// The trailer fields of a chunked body (ChunkedDecoder::trailers: checked "name: value" lines)
+// that are passed on: not those a trailer section may not carry (framing, routing,
+// authentication, connection fields: RFC 9110 6.5.1), which a recipient must not act on.
+template <class F>
+void for_each_forwarded_trailer(std::string_view lines, F&& f) {
+  static constexpr std::string_view kNever[] = {"content-length",
+                                                "transfer-encoding",
+                                                "host",
+                                                "connection",
+                                                "keep-alive",
+                                                "te",
+                                                "trailer",
+                                                "upgrade",
+                                                "proxy-connection",
+                                                "authorization",
+                                                "proxy-authorization",
+                                                "proxy-authenticate",
+                                                "www-authenticate",
+                                                "set-cookie",
+                                                "cookie",
+                                                "content-encoding",
+                                                "content-type",
+                                                "content-range",
+                                                "expect",
+                                                "max-forwards",
+                                                "cache-control",
+                                                "range"};
+  while (!lines.empty()) {
+    size_t eol = lines.find("\r\n");
+    std::string_view line = lines.substr(0, eol);
+    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view name = line.substr(0, colon), value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    bool never = false;
+    for (auto n : kNever) never = never || iequals(name, n);
+    if (!never) f(name, value);
   }
 }
 
@@ -1249,6 +1503,7 @@ void Worker::begin_drain() {
   }
   housekeeping.cancel();
   pool.clear();
+  h2_up_sweep(true);
   // Idle keep-alive connections are closed now; busy ones close after their response.
   auto copy = idle;
   for (auto* c : copy) c->finish();
@@ -1264,6 +1519,7 @@ awaitable<void> Worker::housekeeping_loop() {
     alog.flush();
     if (Clock::now() - last_sweep > std::chrono::seconds(5)) {
       pool.sweep();
+      h2_up_sweep(false);
       if (id == 0) gw.limiter.sweep(Clock::now());
       last_sweep = Clock::now();
     }
@@ -2406,7 +2662,7 @@ awaitable<bool> Worker::open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t
 awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(Watch& w,
                                                                   const apidef::ApiSpec& spec,
                                                                   const proxy::UpstreamPlan& plan,
-                                                                  std::string& err) {
+                                                                  std::string& err, bool offer_h2) {
   const auto& t = spec.target;
   // Through a forward proxy the connection goes to the proxy.
   const std::string& dial_host = plan.proxy ? plan.proxy->host : t.host;
@@ -2468,6 +2724,10 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(Watch& w,
       w.active_upstream = nullptr;
       co_return nullptr;
     }
+    if (offer_h2) {
+      static const unsigned char kH2First[] = "\x02h2\x08http/1.1";
+      SSL_set_alpn_protos(ssl, kH2First, sizeof kH2First - 1);
+    }
     up->stream.start_tls(ssl);
     w.active_upstream = up.get();
     auto hec = co_await up->stream.handshake(false);
@@ -2493,6 +2753,239 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::connect_upstream(Watch& w,
     }
   }
   co_return up;
+}
+
+awaitable<std::unique_ptr<UpstreamConn>> Worker::h2_upstream(Watch& w, const apidef::ApiSpec& spec,
+                                                             const proxy::UpstreamPlan& plan,
+                                                             const std::string& key, bool& reused,
+                                                             std::string& err) {
+  auto stream_on = [&](const std::shared_ptr<H2UpConn>& h) {
+    auto up = std::make_unique<UpstreamConn>(tcp::socket(ioc));
+    up->h2 = std::make_unique<H2UpStream>(ioc, h);
+    up->key = key;
+    return up;
+  };
+  while (true) {
+    std::shared_ptr<H2UpConn> making;
+    auto& list = h2_pool[key];
+    std::erase_if(list, [](const auto& h) { return h->dead; });
+    for (auto& h : list) {
+      if (!h->ready) {
+        making = h;
+      } else if (!h->closing && h->session.accepting()) {
+        reused = true;
+        co_return stream_on(h);
+      }
+    }
+    if (making) {
+      // Another exchange is making a connection for this key: share it rather than open many.
+      co_await making->ready_wait.async_wait(nothrow);
+      continue;
+    }
+    auto only = h1_only.find(key);
+    if (only != h1_only.end()) {
+      if (Clock::now() - only->second < std::chrono::minutes(1)) co_return nullptr;
+      h1_only.erase(only);
+    }
+    reused = false;
+    const auto& g = gw.cfg.gatehouse;
+    http::H2ClientLimits lim;
+    lim.max_header_list_bytes = static_cast<uint32_t>(g.max_header_bytes);
+    lim.max_headers = static_cast<uint32_t>(g.max_headers);
+    lim.max_continuations = static_cast<uint32_t>(g.http2.max_continuations);
+    auto h = std::make_shared<H2UpConn>(ioc, key, lim, spec.target.tls());
+    list.push_back(h);
+    auto up = co_await connect_upstream(w, spec, plan, err, true);
+    h->ready = true;
+    h->ready_wait.cancel();
+    if (!up) {
+      h->dead = true;
+      co_return nullptr;
+    }
+    if (up->stream.is_tls()) {
+      const unsigned char* proto = nullptr;
+      unsigned len = 0;
+      SSL_get0_alpn_selected(up->stream.ssl(), &proto, &len);
+      if (std::string_view(reinterpret_cast<const char*>(proto), proto ? len : 0) != "h2") {
+        // The upstream speaks HTTP/1.1: this connection serves the exchange as such, and the
+        // key goes the HTTP/1.1 way for a while.
+        h->dead = true;
+        h1_only[key] = Clock::now();
+        up->key = key;
+        co_return up;
+      }
+    }
+    h->conn = std::move(up);
+    asio::co_spawn(ioc, h2_up_reader(h), asio::detached);
+    asio::co_spawn(ioc, h2_up_writer(h), asio::detached);
+    h->flush();  // the preface and our SETTINGS
+    co_return stream_on(h);
+  }
+}
+
+awaitable<void> Worker::h2_up_reader(std::shared_ptr<H2UpConn> h) {
+  Buffer buf;
+  std::string why;
+  while (!h->dead) {
+    auto b = buf.prepare(kReadChunk);
+    auto [ec, n] = co_await h->conn->stream.read_some(b);
+    if (ec) {
+      if (!h->streams.empty()) why = ec.message();
+      break;
+    }
+    bool ok = h->session.receive(static_cast<const uint8_t*>(b.data()), n);
+    h->flush();
+    if (!ok) {
+      why = h->session.failure();
+      break;
+    }
+    if (!h->session.want_read()) break;  // GOAWAY and no stream left
+  }
+  if (!why.empty())
+    log::warn("upstream HTTP/2 connection ended", {{"upstream", h->key}, {"reason", why}});
+  h->fail_all(kH2ConnectionLost);
+  // What is queued (a GOAWAY saying why) goes out before the socket closes.
+  std::string rest;
+  h->session.take_output(rest);
+  if (!rest.empty() && h->conn->stream.is_open()) co_await h->conn->stream.write(rest);
+  h->end();
+}
+
+awaitable<void> Worker::h2_up_writer(std::shared_ptr<H2UpConn> h) {
+  std::string out;
+  while (!h->dead) {
+    out.clear();
+    h->session.take_output(out);
+    if (out.empty()) {
+      h->wake_writer.expires_at(Clock::time_point::max());
+      co_await h->wake_writer.async_wait(nothrow);
+      continue;
+    }
+    if (co_await h->conn->stream.write(out)) {
+      h->end();  // the reader ends and fails the streams
+      break;
+    }
+  }
+}
+
+awaitable<error_code> Worker::h2_up_send(UpstreamConn& up, std::string_view data) {
+  H2UpStream& s = *up.h2;
+  H2UpConn& h = *s.conn;
+  const error_code lost = asio::error::connection_reset;
+  if (s.closed && s.error != 0) co_return lost;
+  std::string rest;
+  if (s.id == 0) {
+    if (h.dead) co_return lost;
+    s.head.append(data);
+    auto end = s.head.find("\r\n\r\n");
+    if (end == std::string::npos) co_return error_code{};
+    auto pr =
+        http::parse_request_head(std::string_view(s.head).substr(0, end + 4), gw.limits, s.req);
+    if (pr.status != http::ParseStatus::kDone) co_return error_code(asio::error::invalid_argument);
+    const auto& r = s.req;
+    http::Fields f;
+    f.reserve(r.headers.size() + 4);
+    f.emplace_back(":method", r.method);
+    f.emplace_back(":scheme", h.tls ? "https" : "http");
+    f.emplace_back(":authority", r.host);
+    f.emplace_back(":path", r.target);
+    for (const auto& hd : r.headers) {
+      std::string name(hd.name);
+      for (auto& ch : name)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+      // Fields of an HTTP/1.1 connection have no place in HTTP/2 (RFC 9113 8.2.2).
+      if (name == "host" || name == "connection" || name == "keep-alive" ||
+          name == "proxy-connection" || name == "transfer-encoding" || name == "upgrade")
+        continue;
+      if (name == "te" && !iequals(hd.value, "trailers")) continue;
+      f.emplace_back(std::move(name), hd.value);
+    }
+    s.body = r.body;
+    s.remaining = r.content_length;
+    s.head_request = r.method == "HEAD";
+    int32_t id = h.session.submit(f, s.body != http::BodyKind::kNone);
+    if (id < 0) co_return lost;
+    s.id = id;
+    h.streams[id] = &s;
+    rest = s.head.substr(end + 4);
+    std::string().swap(s.head);
+    data = rest;
+  }
+  if (s.body == http::BodyKind::kLength && s.remaining > 0) {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(s.remaining, data.size()));
+    h.session.send_data(s.id, data.substr(0, take));
+    s.remaining -= take;
+    if (s.remaining == 0) h.session.end_data(s.id);
+  } else if (s.body == http::BodyKind::kChunked && !s.dec.done()) {
+    std::string joined;
+    std::string_view in = data;
+    if (!s.carry.empty()) {
+      joined = std::move(s.carry);
+      joined.append(data);
+      in = joined;
+    }
+    s.carry.clear();
+    while (!in.empty()) {
+      auto st = s.dec.step(in);
+      in.remove_prefix(st.consumed);
+      if (!st.data.empty()) h.session.send_data(s.id, st.data);
+      if (s.dec.failed()) co_return error_code(asio::error::invalid_argument);
+      if (s.dec.done()) {
+        h.session.end_data(s.id);
+        break;
+      }
+      if (st.consumed == 0) break;
+    }
+    if (!s.dec.done()) s.carry.assign(in);
+  }
+  h.flush();
+  // At most kH2UpBuffer bytes wait for the upstream's window: then the exchange waits.
+  while (!s.closed && h.session.buffered(s.id) > kH2UpBuffer) co_await s.wait();
+  if (s.closed && s.error != 0) co_return lost;
+  co_return error_code{};
+}
+
+awaitable<error_code> Worker::h2_up_read(UpstreamConn& up) {
+  H2UpStream& s = *up.h2;
+  while (s.pending.empty()) {
+    if (s.closed)
+      co_return s.error == 0 ? error_code(asio::error::eof)
+                             : error_code(asio::error::connection_reset);
+    co_await s.wait();
+  }
+  append_bytes(up.in, s.pending);
+  s.pending.clear();
+  if (s.unacked > 0) {
+    // The exchange has taken what it holds to its client: the upstream may send that much more.
+    s.conn->session.consume(s.id, s.unacked);
+    s.unacked = 0;
+    s.conn->flush();
+  }
+  co_return error_code{};
+}
+
+// Idle upstream HTTP/2 connections close after upstream_idle_timeout; `all` (the worker
+// drains): every connection closes once its streams are done.
+void Worker::h2_up_sweep(bool all) {
+  const auto idle_for = std::chrono::seconds(gw.cfg.gatehouse.upstream_idle_timeout);
+  const auto now = Clock::now();
+  for (auto it = h2_pool.begin(); it != h2_pool.end();) {
+    auto& list = it->second;
+    for (auto& h : list) {
+      if (h->dead || !h->ready) continue;
+      if (all) {
+        h->closing = true;
+        if (h->streams.empty()) h->end();
+      } else if (h->streams.empty() && now - h->last_used > idle_for) {
+        h->end();
+      }
+    }
+    std::erase_if(list, [](const auto& h) { return h->dead; });
+    if (list.empty())
+      it = h2_pool.erase(it);
+    else
+      ++it;
+  }
 }
 
 awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
@@ -2629,15 +3122,25 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   bool body_consumed = false;  // client body bytes already taken: no retry possible
   std::unique_ptr<UpstreamConn> up;
   http::ResponseHead& resp = h2 ? h2->resp : c.resp;
+  // HTTP/2 towards the upstream: over TLS when proxy_enable_http2 (ALPN decides), always for
+  // h2c:// targets (prior knowledge); a plain-HTTP forward proxy carries HTTP/1.1 only.
+  const bool want_h2 = (spec.target.h2c() || (cfg.proxy_enable_http2 && spec.target.tls())) &&
+                       !(plan.proxy && !spec.target.tls());
   for (int attempt = 0; attempt < 2; ++attempt) {
-    // A retry always takes a fresh connection.
-    up = attempt == 0 ? pool.take(key, !idempotent(req.method) || req.body != http::BodyKind::kNone)
-                      : nullptr;
-    bool reused = up != nullptr;
+    bool reused = false;
     w.upstream_timed_out = false;
+    std::string err;
+    up.reset();  // (a retry: the connection that failed)
+    if (want_h2) up = co_await h2_upstream(w, spec, plan, key, reused, err);
+    if (!up && err.empty()) {
+      // A retry always takes a fresh connection.
+      up = attempt == 0
+               ? pool.take(key, !idempotent(req.method) || req.body != http::BodyKind::kNone)
+               : nullptr;
+      reused = up != nullptr;
+    }
     if (!up) {
-      std::string err;
-      up = co_await connect_upstream(w, spec, plan, err);
+      if (err.empty()) up = co_await connect_upstream(w, spec, plan, err);
       if (!up) {
         w.active_upstream = nullptr;
         if (w.upstream_timed_out)
@@ -2655,9 +3158,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     int client_error = 0;  // status to answer with when the client's body is at fault
     bool client_gone = false;
     if (req.body == http::BodyKind::kNone) {
-      std::string_view rest = head;
-      auto w = tcp::socket::wait_write;
-      if (!up->stream.try_write(rest, wec, w)) wec = co_await up->stream.write_rest(rest, w);
+      if (up->h2) {
+        wec = co_await h2_up_send(*up, head);
+      } else {
+        std::string_view rest = head;
+        auto w = tcp::socket::wait_write;
+        if (!up->stream.try_write(rest, wec, w)) wec = co_await up->stream.write_rest(rest, w);
+      }
     } else if (req.body == http::BodyKind::kLength) {
       uint64_t remaining = req.content_length;
       std::string out = head;
@@ -2668,7 +3175,10 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         remaining -= take;
         if (take > 0) body_consumed = true;
         if (!out.empty()) {
-          wec = co_await up->stream.write(out);
+          if (up->h2)
+            wec = co_await h2_up_send(*up, out);
+          else
+            wec = co_await up->stream.write(out);
           out.clear();
         }
         if (remaining == 0 || wec) break;
@@ -2699,30 +3209,39 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         }
         if (dec.done()) {
           out += "0\r\n\r\n";
-          wec = co_await up->stream.write(out);
+          if (up->h2)
+            wec = co_await h2_up_send(*up, out);
+          else
+            wec = co_await up->stream.write(out);
           break;
         }
         if (s.consumed == 0) {
           if (!out.empty()) {
-            wec = co_await up->stream.write(out);
+            if (up->h2)
+              wec = co_await h2_up_send(*up, out);
+            else
+              wec = co_await up->stream.write(out);
             out.clear();
             if (wec) break;
           }
           if ((client_gone = !co_await read_client())) break;
         } else if (out.size() > kWriteFlush) {
-          wec = co_await up->stream.write(out);
+          if (up->h2)
+            wec = co_await h2_up_send(*up, out);
+          else
+            wec = co_await up->stream.write(out);
           out.clear();
         }
       }
     }
     if (client_gone) {
       w.active_upstream = nullptr;
-      up->stream.close();
+      up->close();
       co_return false;
     }
     if (client_error) {
       w.active_upstream = nullptr;
-      up->stream.close();
+      up->close();
       ex.error = client_error == 413 ? "request body too large" : body_error;
       auto r = http::error_response(
           client_error, client_error == 413 ? "Request is too large" : "Malformed chunked body");
@@ -2750,19 +3269,24 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           }
           if (pr.status != http::ParseStatus::kIncomplete) break;
         }
-        auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
-        if (e) {
-          rec = e;
-          break;
+        if (up->h2) {
+          rec = co_await h2_up_read(*up);
+          if (rec) break;
+        } else {
+          auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
+          if (e) {
+            rec = e;
+            break;
+          }
+          up->in.commit(n);
         }
         got_bytes = true;
-        up->in.commit(n);
       }
     }
     if (wec || rec) {
       bool timed_out = w.upstream_timed_out;
       w.active_upstream = nullptr;
-      up->stream.close();
+      up->close();
       if (reused && !got_bytes && !body_consumed && !timed_out && idempotent(req.method) &&
           attempt == 0)
         continue;  // a pooled connection the upstream had closed: try a fresh one
@@ -2774,13 +3298,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     }
     if (pr.status == http::ParseStatus::kError) {
       w.active_upstream = nullptr;
-      up->stream.close();
+      up->close();
       co_return co_await respond(c, req, fail(500, kProxyError, pr.reason), ex, true);
     }
     if (plan.proxy && !spec.target.tls() && resp.status == 407) {
       // The forward proxy's own refusal is the gateway's problem, not the client's to answer.
       w.active_upstream = nullptr;
-      up->stream.close();
+      up->close();
       co_return co_await respond(
           c, req,
           fail(500, kProxyError, "forward proxy " + plan.proxy->authority + " answered 407"), ex,
@@ -2853,7 +3377,8 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   }
 
   bool upstream_ok = true;  // the upstream body was read completely
-  bool client_ok = true;    // the client got everything
+  std::vector<std::pair<std::string, std::string>> h2_trailers;  // for an HTTP/2 client
+  bool client_ok = true;                                         // the client got everything
   // Writes `out` as far as the client takes it now (no coroutine frame); false when the rest
   // must wait for the socket: flush_rest then finishes it.
   std::string_view unsent;
@@ -2893,6 +3418,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   };
   auto read_up = [&]() -> awaitable<bool> {
     w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
+    if (up->h2) co_return !co_await h2_up_read(*up);
     auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
     if (e) co_return false;
     up->in.commit(n);
@@ -2926,7 +3452,20 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         break;
       }
       if (dec.done()) {
-        if (client_chunked) out += "0\r\n\r\n";
+        if (client_chunked) {
+          out += "0\r\n";
+          for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
+            out.append(n);
+            out += ": ";
+            out.append(v);
+            out += "\r\n";
+          });
+          out += "\r\n";
+        } else if (h2) {
+          for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
+            h2_trailers.emplace_back(n, v);
+          });
+        }
         if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
@@ -2965,10 +3504,12 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   w.active_upstream = nullptr;
   bool reusable = upstream_ok && resp.keep_alive && up->in.size() == 0 &&
                   resp.body != http::BodyKind::kUntilClose && !draining;
-  if (reusable) {
+  if (up->h2) {
+    up->close();  // a stream left unfinished is reset; the connection stays
+  } else if (reusable) {
     pool.put(std::move(up));
   } else {
-    up->stream.close();
+    up->close();
   }
   if (!upstream_ok) {
     ex.error = w.upstream_timed_out ? "upstream body timed out" : "upstream body truncated";
@@ -2976,7 +3517,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   }
   if (h2 && upstream_ok && client_ok && !h2->gone && !h2->ended) {
     // (A response cut short is reset by h2_stream instead: it must not look complete.)
-    h2->conn.session.end_data(h2->id);
+    h2->conn.session.end_data(h2->id, std::move(h2_trailers));
     h2->ended = true;
     h2->conn.flush();
   }

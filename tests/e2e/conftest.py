@@ -215,7 +215,11 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
                 time.sleep(float(self._q("gap", "0")))
-            self.wfile.write(b"0\r\n\r\n")
+            if self._q("trailers", "0") == "1":
+                # A trailer to pass on, and one a trailer section may not carry.
+                self.wfile.write(b"0\r\nX-Checksum: abc123\r\nSet-Cookie: no=1\r\n\r\n")
+            else:
+                self.wfile.write(b"0\r\n\r\n")
             return
         if path.endswith("/big"):
             n = int(self._q("n", "1048576"))

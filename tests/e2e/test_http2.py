@@ -171,6 +171,8 @@ class H2Client:
                 elif isinstance(ev, h2.events.DataReceived):
                     r["body"] += ev.data
                     self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    r["trailers"] = {k.decode(): v.decode() for k, v in ev.headers}
                 elif isinstance(ev, h2.events.StreamEnded):
                     r["done"] = True
                 elif isinstance(ev, h2.events.StreamReset):
@@ -260,6 +262,9 @@ def test_keyless_requests_bodies_and_headers_over_h2(h2gw, origin, pki, tmp_path
     assert (v, code, len(body)) == ("2", 200, 1048576)
     v, code, body = curl(gw.url("/app/chunked?n=4"), pki=pki)
     assert (v, code, body) == ("2", 200, "chunk-0;chunk-1;chunk-2;chunk-3;")
+    # The upstream's trailers follow the data (those a trailer section may not carry do not).
+    r = c.get("/app/chunked?n=2&trailers=1")
+    assert r["body"] == b"chunk-0;chunk-1;" and r["trailers"] == {"x-checksum": "abc123"}
     # HEAD: the length, no body.
     out = subprocess.run(["curl", "-s", "--http2", "-I", "--cacert", str(pki.ca),
                           gw.url("/app/get")], capture_output=True, timeout=20).stdout.decode()

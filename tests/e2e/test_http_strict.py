@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from conftest import (Gateway, Origin, RawClient, keyless_api, parse_responses, raw_exchange,
-                      status_of)
+                      raw_request, status_of)
 
 HOST = "gw.test"
 
@@ -518,6 +518,15 @@ def test_chunked_response_from_upstream_intact(echo_gw, origin):
         assert c.read_response().status == 200
     finally:
         c.close()
+
+
+def test_upstream_trailers_are_passed_on(echo_gw, origin):
+    """The trailer section of a chunked response reaches an HTTP/1.1 client; fields a trailer
+    section may not carry (RFC 9110 6.5.1, here Set-Cookie) are dropped."""
+    raw = raw_request(echo_gw.port, get(target="/echo/chunked?n=2&trailers=1",
+                                        extra="Connection: close\r\n"), timeout=5)
+    assert raw.endswith(b"chunk-1;\r\n0\r\nX-Checksum: abc123\r\n\r\n"), raw[-120:]
+    assert b"no=1" not in raw
 
 
 def test_chunked_response_streamed(echo_gw, origin):

@@ -54,3 +54,21 @@ TEST(Chunked, AppendHeader) {
   gh::http::append_chunk_header(s, 0);
   EXPECT_EQ(s, "0\r\n");
 }
+
+TEST(Chunked, KeepsCheckedTrailerLines) {
+  gh::http::ChunkedDecoder d;
+  std::string in = "3\r\nabc\r\n0\r\nX-Sum: 12\r\nGrpc-Status:0\r\n\r\n";
+  std::string_view rest = in;
+  while (!d.done() && !d.failed()) {
+    auto s = d.step(rest);
+    rest.remove_prefix(s.consumed);
+    if (s.consumed == 0) break;
+  }
+  ASSERT_TRUE(d.done());
+  EXPECT_EQ(d.trailers(), "X-Sum: 12\r\nGrpc-Status:0\r\n");
+  // Lines that are not fields end the body as malformed.
+  EXPECT_EQ(decode("0\r\nno colon here\r\n\r\n"), "ERR");
+  EXPECT_EQ(decode("0\r\n: empty name\r\n\r\n"), "ERR");
+  EXPECT_EQ(decode("0\r\nbad name: x\r\n\r\n"), "ERR");
+  EXPECT_EQ(decode("0\r\n\r\n"), "");
+}
