@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -541,6 +542,7 @@ struct Exchange {
   } limit_headers;
   bool limit_headers_on_errors = false;
   H2Stream* h2 = nullptr;  // the HTTP/2 stream the request came on (nullptr: HTTP/1.1)
+  Watch* watch = nullptr;  // its deadlines (the connection's, or the stream's)
 };
 
 using Denial = std::optional<std::pair<int, const char*>>;
@@ -714,6 +716,8 @@ class Worker {
                         const apidef::ApiSpec& spec) const;
   bool limits_now(const KeyView& key, const policy::ApiAccess* api, const apidef::ApiSpec& spec,
                   Exchange& ex, Denial& out);
+  awaitable<Denial> limits_once(const KeyView& key, const policy::ApiAccess* api,
+                                const apidef::ApiSpec& spec, Exchange& ex);
   awaitable<Denial> check_limits(const KeyView& key, const policy::ApiAccess* api,
                                  const apidef::ApiSpec& spec, Exchange& ex);
   Denial take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex);
@@ -2353,15 +2357,43 @@ bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api,
   // Tyk's order: the rate first, so that a refused request uses no quota.
   if (p.rate && !p.rate_in_store) {
     out = take_local_rate(p, key, ex);
-    if (out) return true;
+    // A throttled key waits and tries again: that is check_limits' work.
+    if (out) return p.lim.throttle_retry_limit <= 0;
   }
   out = Denial{};
   if (p.quota) out = take_local_quota(p, quota_name_, std::nullopt, ex);
   return true;
 }
 
+// Tyk's throttling (throttle_interval, throttle_retry_limit of the limit that applies): a
+// request over the rate limit waits throttle_interval seconds and is checked again, up to
+// throttle_retry_limit times, before it is refused. Only the key's rate limit throttles (not
+// the quota, not the API's global_rate_limit). The exchange's deadline is moved past each wait.
 awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAccess* api,
                                        const apidef::ApiSpec& spec, Exchange& ex) {
+  auto denied = co_await limits_once(key, api, spec, ex);
+  const policy::Limit& lim = api ? api->limit : key.access.session_limit;
+  auto rate_refusal = [&] {
+    return denied && denied->first == 429 &&
+           std::strcmp(denied->second, "Rate Limit Exceeded") == 0;
+  };
+  if (lim.throttle_retry_limit <= 0 || !rate_refusal()) co_return denied;
+  const auto wait = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::clamp(lim.throttle_interval, 0.0, 86400.0)));
+  asio::steady_timer t(ioc);
+  for (int64_t i = 0; i < lim.throttle_retry_limit && rate_refusal(); ++i) {
+    if (ex.watch)
+      ex.watch->set_deadline(wait + std::chrono::seconds(gw.cfg.gatehouse.header_timeout));
+    t.expires_after(wait);
+    co_await t.async_wait(nothrow);
+    if ((ex.watch && ex.watch->closed) || (ex.h2 && ex.h2->gone)) break;  // the client left
+    denied = co_await limits_once(key, api, spec, ex);
+  }
+  co_return denied;
+}
+
+awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAccess* api,
+                                      const apidef::ApiSpec& spec, Exchange& ex) {
   auto p = plan_limits(key, api, spec);
   const auto& lim = p.lim;
   if (p.rate && !p.rate_in_store) {
@@ -2463,6 +2495,7 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req, H2Stream* 
   Exchange ex;
   ex.start = Clock::now();
   ex.h2 = h2;
+  ex.watch = h2 ? static_cast<Watch*>(h2) : &c;
   auto snap = snaps.current();  // held for the whole exchange: a reload cannot pull it away
   std::string& path = h2 ? h2->path : c.path;
   if (!proxy::normalise_path(req.path.empty() ? std::string_view("*") : req.path, path)) {

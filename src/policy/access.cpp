@@ -25,7 +25,7 @@ Limit read_limit(const json::object& o) {
   l.per = num_d(o, "per", 0);
   l.quota_max = num_i(o, "quota_max", -1);
   l.quota_renewal_rate = num_i(o, "quota_renewal_rate", 0);
-  l.throttle_interval = num_i(o, "throttle_interval", 0);
+  l.throttle_interval = num_d(o, "throttle_interval", 0);
   l.throttle_retry_limit = num_i(o, "throttle_retry_limit", 0);
   return l;
 }

@@ -20,8 +20,8 @@ struct Limit {
   double per = 0;
   int64_t quota_max = -1;  // -1 = unlimited
   int64_t quota_renewal_rate = 0;
-  int64_t throttle_interval = 0;
-  int64_t throttle_retry_limit = 0;
+  double throttle_interval = 0;      // seconds between two checks of a rate-limited request
+  int64_t throttle_retry_limit = 0;  // checks after the first (0: refused at once)
 };
 
 struct ApiAccess {

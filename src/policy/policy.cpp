@@ -211,14 +211,15 @@ const json::object* obj(const json::object& o, std::string_view f) {
 // The rate/quota part of a policy or session: Tyk's APILimit.
 struct Lim {
   double rate = 0, per = 0;
-  int64_t throttle_interval = 0, throttle_retry_limit = 0, max_query_depth = 0;
+  double throttle_interval = 0;  // Tyk: float64 seconds
+  int64_t throttle_retry_limit = 0, max_query_depth = 0;
   int64_t quota_max = 0, quota_renews = 0, quota_remaining = 0, quota_renewal_rate = 0;
 
   static Lim from(const json::object& o) {
     Lim l;
     l.rate = num(o, "rate");
     l.per = num(o, "per");
-    l.throttle_interval = inum(o, "throttle_interval");
+    l.throttle_interval = num(o, "throttle_interval");
     l.throttle_retry_limit = inum(o, "throttle_retry_limit");
     l.max_query_depth = inum(o, "max_query_depth");
     l.quota_max = inum(o, "quota_max");

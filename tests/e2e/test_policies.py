@@ -9,6 +9,7 @@ rate limit."""
 import json
 import socket
 import threading
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
@@ -415,6 +416,42 @@ def test_rate_limited_requests_use_no_quota(env, origin):
     assert codes == [200, 200, 429, 429, 429, 429]
     kp = "/tyk/keys/" + urllib.parse.quote(token, safe="")
     assert gw.admin("GET", kp).json()["quota_remaining"] == 3
+
+
+def test_throttling_waits_and_retries_before_refusing(env, origin):
+    """Tyk's throttle_interval / throttle_retry_limit: a request over the rate limit waits and is
+    checked again instead of being refused at once; refused when the retries run out."""
+    gw = env([policy("thr", "a", rate=2, per=1, quota_max=10, throttle_interval=0.3,
+                     throttle_retry_limit=8),
+              policy("thr-short", "b", rate=1, per=60, throttle_interval=0.1,
+                     throttle_retry_limit=2)])
+    token = key_for(gw, "thr")["key"]
+    # Five requests at once against 2 per second: all admitted, the later ones after waiting for
+    # the window to move on.
+    res = parallel(5, lambda i: get(gw, "/a/", token))
+    assert [r.status_code for r in res] == [200] * 5, [r.text for r in res]
+    assert origin.count() == 5
+    # Each admitted request used the quota once (the waits did not count).
+    kp = "/tyk/keys/" + urllib.parse.quote(token, safe="")
+    assert gw.admin("GET", kp).json()["quota_remaining"] == 5
+    # A window that does not move within the retries: refused after them, with Tyk's error.
+    origin.clear()
+    short = key_for(gw, "thr-short")["key"]
+    assert get(gw, "/b/", short).status_code == 200
+    start = time.monotonic()
+    r = get(gw, "/b/", short)
+    waited = time.monotonic() - start
+    assert r.status_code == 429 and r.json() == RATE_EXCEEDED
+    assert waited >= 0.2, waited  # two retries 0.1 s apart happened first
+    assert origin.count() == 1
+    # A key's own throttle fields (no policy) work the same.
+    r = gw.admin("POST", "/tyk/keys/create", {
+        "org_id": ORG, "rate": 1, "per": 1, "quota_max": -1, "throttle_interval": 0.25,
+        "throttle_retry_limit": 10,
+        "access_rights": {"c": {"api_id": "c", "api_name": "c", "versions": ["Default"]}}})
+    assert r.status_code == 200, r.text
+    own = r.json()["key"]
+    assert [get(gw, "/c/", own).status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_several_acl_policies_count_per_api(env, origin):
