@@ -125,39 +125,48 @@ class ConnectionLists {
 };
 
 // ---------------------------------------------------------------------------------------------
-// A byte buffer with a read and a write position (no copy on consume).
+// A byte buffer with a read and a write position (no copy on consume). Its memory is never
+// zero-filled: a connection that gives its buffer back between requests takes a fresh one for
+// each request.
 class Buffer {
  public:
-  std::string_view data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  std::string_view data() const { return {buf_.get() + begin_, end_ - begin_}; }
   size_t size() const { return end_ - begin_; }
   void consume(size_t n) {
     begin_ += n;
     if (begin_ == end_) begin_ = end_ = 0;
   }
   asio::mutable_buffer prepare(size_t n) {
-    if (buf_.size() - end_ < n) {
+    if (cap_ - end_ < n) {
       if (begin_ > 0) {
-        std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+        std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
       }
-      if (buf_.size() - end_ < n) buf_.resize(end_ + n);
+      if (cap_ - end_ < n) {
+        size_t cap = std::max(end_ + n, cap_ * 2);
+        auto grown = std::make_unique_for_overwrite<char[]>(cap);
+        if (end_ > 0) std::memcpy(grown.get(), buf_.get(), end_);
+        buf_ = std::move(grown);
+        cap_ = cap;
+      }
     }
-    return asio::buffer(buf_.data() + end_, buf_.size() - end_);
+    return asio::buffer(buf_.get() + end_, cap_ - end_);
   }
   void commit(size_t n) { end_ += n; }
   // Gives the memory back (the buffer must be empty).
   void release() {
-    std::vector<char>().swap(buf_);
-    begin_ = end_ = 0;
+    buf_.reset();
+    cap_ = begin_ = end_ = 0;
   }
   // Gives memory back while a connection sits idle.
   void release_if_empty() {
-    if (end_ == begin_ && buf_.size() > kReadChunk) std::vector<char>().swap(buf_);
+    if (end_ == begin_ && cap_ > kReadChunk) release();
   }
 
  private:
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
   size_t begin_ = 0, end_ = 0;
 };
 
@@ -232,6 +241,13 @@ class Stream {
       size_t n = 0;
       if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
     }
+  }
+  // A read where the peer has most likely not answered yet (just after a request went out):
+  // straight to waiting for the socket, without a read that would find nothing; OpenSSL's own
+  // buffer is looked at first.
+  awaitable<std::pair<error_code, size_t>> read_answer(asio::mutable_buffer b) {
+    if (!ssl_ || SSL_has_pending(ssl_.get())) co_return co_await read_some(b);
+    co_return co_await read_some_after(b, tcp::socket::wait_read);
   }
   awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
     error_code ec;
@@ -1680,8 +1696,14 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       error_code ec;
       size_t n = 0;
       auto w = tcp::socket::wait_read;
-      auto buf = c->in.prepare(kReadChunk);
-      if (!c->stream.try_read_some(buf, ec, n, w)) {
+      // Just after a response the client has most likely not sent its next request yet: a TLS
+      // connection with nothing in OpenSSL's buffer goes straight to waiting (no read that would
+      // find nothing).
+      const bool wait_first =
+          between_requests && c->stream.is_tls() && !SSL_has_pending(c->stream.ssl());
+      asio::mutable_buffer buf;
+      if (!wait_first) buf = c->in.prepare(kReadChunk);
+      if (wait_first || !c->stream.try_read_some(buf, ec, n, w)) {
         if (between_requests) idle.insert(c.get());
         if (between_requests && c->stream.is_tls() && w == tcp::socket::wait_read) {
           // Idle between requests: the read buffer goes back while the client thinks (an idle
@@ -3306,7 +3328,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           rec = co_await h2_up_read(*up);
           if (rec) break;
         } else {
-          auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
+          auto b = up->in.prepare(kReadChunk);
+          error_code e;
+          size_t n = 0;
+          if (got_bytes)
+            std::tie(e, n) = co_await up->stream.read_some(b);
+          else
+            std::tie(e, n) = co_await up->stream.read_answer(b);
           if (e) {
             rec = e;
             break;
