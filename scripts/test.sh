@@ -27,8 +27,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 if command -v clang++ >/dev/null 2>&1; then
   cmake --preset fuzz >/dev/null
-  cmake --build --preset fuzz -j "$JOBS" --target fuzz_http1 fuzz_policy fuzz_apidef fuzz_h2
-  for target in http1 policy apidef h2; do
+  cmake --build --preset fuzz -j "$JOBS" --target fuzz_http1 fuzz_policy fuzz_apidef fuzz_h2 fuzz_h2_client
+  for target in http1 policy apidef h2 h2_client; do
     echo "== fuzz: $target (short run)"
     mkdir -p "build/fuzz/corpus-$target"
     cp -n "fuzz/corpus/$target"/* "build/fuzz/corpus-$target/" 2>/dev/null || true

@@ -67,7 +67,12 @@ struct H2Client::Access {
           return 0;
         }
         if (!st.final_head) {
-          if (st.status >= 100 && st.status < 200) return 0;  // interim: the final head follows
+          if (st.status < 100) {
+            // nghttp2 checks three digits only ("000" passes): not a status.
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
+            return 0;
+          }
+          if (st.status < 200) return 0;  // interim: the final head follows
           st.final_head = true;
           s.handler_.on_response(id, st.status, std::move(st.fields));
         } else {
