@@ -15,6 +15,10 @@
 #   bench/tls.sh                          # ROUNDS=5 DURATION=10s CONNS=50 HS_CONNS=16
 #   QUICK=1 bench/tls.sh                  # 1 round of 3 s
 #   SCENARIOS=upstream bench/tls.sh       # one scenario
+#   UPSTREAM_H2=1 SCENARIOS=upstream bench/tls.sh
+#                                         # HTTP/2 to the TLS origin: Gatehouse with
+#                                         # proxy_enable_http2, HAProxy with "alpn h2" on its
+#                                         # server line; nginx (no HTTP/2 upstreams) stays HTTP/1.1
 #
 # The load generator is bench/mtls_load.cpp (wrk, ab and h2load cannot present a client
 # certificate), built at the start. Prints a markdown table (medians, ratios) and writes it to
@@ -35,6 +39,8 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
 HS_CONNS="${HS_CONNS:-16}"
 PAUSE="${PAUSE:-2}"
+UPSTREAM_H2="${UPSTREAM_H2:-0}"
+[[ "$UPSTREAM_H2" == 0 || "$UPSTREAM_H2" == 1 ]] || die "UPSTREAM_H2 must be 0 or 1"
 SCENARIOS="${SCENARIOS:-keepalive handshake upstream}"
 declare -A WANT
 for s in ${SCENARIOS//,/ }; do
@@ -154,12 +160,12 @@ start_haproxy() {
 }
 # start_gatehouse NAME PORT API_TEMPLATE KEY=VALUE... : the gateway config (TLS listener) and one
 # API rendered from API_TEMPLATE; the bench CA is trusted through SSL_CERT_FILE (upstream
-# verification stays on).
+# verification stays on). PROXY_H2 (true/false): proxy_enable_http2.
 start_gatehouse() {
   local name="$1" port="$2" tmpl="$3" dir="$WORK/$1.d"; shift 3
   mkdir -p "$dir/apps"
   render "$BENCH/mtls-gatehouse.conf.tmpl" "$dir/tyk.conf" DIR="$dir" PORT="$port" CERT="$CERT" \
-    KEY="$KEY" SECRET="$SECRET"
+    KEY="$KEY" SECRET="$SECRET" PROXY_H2="${PROXY_H2:-false}"
   chmod 600 "$dir/tyk.conf"
   render "$tmpl" "$dir/apps/bench.json" "$@"
   start_on_cpu0 "$name" "$dir/stderr.log" env SSL_CERT_FILE="$CA" "$WORK/gatehouse" --conf "$dir/tyk.conf"
@@ -176,14 +182,16 @@ start_haproxy haproxy "${PORT[haproxy]}" "$BENCH/mtls-haproxy.cfg.tmpl" ORIGIN_P
 
 # TLS upstream scenario: the TLS origin and one more instance of each proxy in front of it.
 if want upstream; then
+  h2_listen="" h2_alpn="" proxy_h2=false
+  if [[ "$UPSTREAM_H2" == 1 ]]; then h2_listen=" http2" h2_alpn=" alpn h2" proxy_h2=true; fi
   start_nginx origin_tls "$ORIGIN_TLS_PORT" "$BENCH/nginx-origin-tls.conf.tmpl" PORT="$ORIGIN_TLS_PORT" \
-    CERT="$CERT" KEY="$KEY"
-  start_gatehouse gatehouse_up "${PORT[gatehouse_up]}" "$BENCH/upstream-gatehouse-api.json.tmpl" \
-    ORIGIN_PORT="$ORIGIN_TLS_PORT"
+    CERT="$CERT" KEY="$KEY" H2="$h2_listen"
+  PROXY_H2="$proxy_h2" start_gatehouse gatehouse_up "${PORT[gatehouse_up]}" \
+    "$BENCH/upstream-gatehouse-api.json.tmpl" ORIGIN_PORT="$ORIGIN_TLS_PORT"
   start_nginx nginx_up "${PORT[nginx_up]}" "$BENCH/upstream-nginx.conf.tmpl" PORT="${PORT[nginx_up]}" \
     ORIGIN_PORT="$ORIGIN_TLS_PORT" CERT="$CERT" KEY="$KEY" CA="$CA"
   start_haproxy haproxy_up "${PORT[haproxy_up]}" "$BENCH/upstream-haproxy.cfg.tmpl" \
-    ORIGIN_PORT="$ORIGIN_TLS_PORT" COMBINED="$COMBINED" CA="$CA"
+    ORIGIN_PORT="$ORIGIN_TLS_PORT" COMBINED="$COMBINED" CA="$CA" ALPN="$h2_alpn"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +310,7 @@ bad() { local t=0 s; for s in $SCENARIOS; do t=$(( t + M[$s,$1,bad] )); done; ec
 cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS bench/tls.sh"
 [[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/tls.sh"
 [[ "$SCENARIOS" == "keepalive handshake upstream" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
+[[ "$UPSTREAM_H2" == 1 ]] && cmd="UPSTREAM_H2=1 $cmd"
 REPORT="$RAW/table.md"
 {
   echo "## TLS scenarios: Gatehouse vs nginx vs HAProxy — $(date -u +%Y-%m-%d\ %H:%M) UTC"
@@ -313,6 +322,11 @@ REPORT="$RAW/table.md"
        "HAProxy: \`verify required\`). TLS upstream: keyless proxying to an https:// origin (nginx, TLS 1.3) whose" \
        "certificate each proxy verifies against the bench CA, over kept-alive upstream connections (warmed before" \
        "each measurement); upstream handshakes are the origin connections opened during the measured run."
+  if [[ "$UPSTREAM_H2" == 1 ]]; then
+    echo
+    echo "UPSTREAM_H2=1: the TLS origin also speaks HTTP/2; Gatehouse (\`proxy_enable_http2\`) and HAProxy" \
+         "(\`alpn h2\` on its server line) speak HTTP/2 to it, nginx (which has no HTTP/2 upstreams) HTTP/1.1."
+  fi
   echo
   echo "| measurement | gatehouse | nginx | haproxy | gatehouse/nginx | gatehouse/haproxy |"
   echo "|---|---|---|---|---|---|"
