@@ -100,6 +100,9 @@ struct H2Client::Access {
       nghttp2_session_consume(session, id, len);
       return 0;
     }
+    // The connection's window comes back at once (a slow exchange must not stall the others);
+    // the stream's only when its owner has used the data (consume).
+    nghttp2_session_consume_connection(session, len);
     s.handler_.on_data(id, data, len);
     return 0;
   }
@@ -213,7 +216,9 @@ size_t H2Client::buffered(int32_t id) const {
   return it == out_.end() ? 0 : it->second.pending();
 }
 
-void H2Client::consume(int32_t id, size_t n) { h2out::consume(session_, id, n); }
+void H2Client::consume(int32_t id, size_t n) {
+  if (n > 0) nghttp2_session_consume_stream(session_, id, n);  // (a closed stream: nothing to do)
+}
 
 void H2Client::reset(int32_t id, uint32_t error_code) {
   if (out_.find(id) == out_.end()) return;

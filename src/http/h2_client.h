@@ -3,9 +3,11 @@
 // Requests are submitted as lists of fields; response heads, body data, trailers and stream
 // ends are reported to an H2ClientHandler.
 //
-// Memory is bounded the way the server side bounds it: response data is acknowledged
-// (WINDOW_UPDATE) only when the owner has consumed it, so an upstream cannot make the gateway
-// hold more than the receive windows; response header lists above the limits reset the stream.
+// Memory is bounded by flow control: a stream's response data is acknowledged (WINDOW_UPDATE)
+// only when the owner has consumed it, so an upstream cannot make the gateway hold more than
+// one stream window per open stream; the connection's window is given back as data arrives, so
+// that one slow exchange stalls its own stream and never the others on the connection.
+// Response header lists above the limits reset the stream.
 #pragma once
 
 #include <cstddef>
@@ -66,7 +68,8 @@ class H2Client {
   void send_data(int32_t id, std::string_view data);
   void end_data(int32_t id);
   size_t buffered(int32_t id) const;
-  // Tells the upstream that `n` bytes of response data on stream `id` were used.
+  // Tells the upstream that `n` bytes of response data on stream `id` were used (the stream's
+  // window; the connection's was given back on arrival).
   void consume(int32_t id, size_t n);
   void reset(int32_t id, uint32_t error_code);
   void shutdown();  // GOAWAY: no new streams

@@ -396,7 +396,9 @@ struct UpstreamConn {
   Clock::time_point last_used{};
   std::unique_ptr<H2UpStream> h2;  // set: this is a stream of an HTTP/2 connection
   // Ends it now: closes the socket, or resets the stream (a pending read or write fails).
-  void close();
+  // `timed_out`: the upstream did not answer in time; a shared HTTP/2 connection then takes no
+  // new streams (it may be dead without being closed) and ends when its streams have.
+  void close(bool timed_out = false);
 };
 
 // Per-worker keep-alive pool of upstream connections, keyed by everything that shapes a
@@ -490,7 +492,7 @@ struct Watch {
   void cut_upstream() {
     if (!active_upstream) return;
     upstream_timed_out = true;
-    active_upstream->close();
+    active_upstream->close(true);
     active_upstream = nullptr;
   }
   void set_deadline(Clock::duration d) { set_deadline_at(Clock::now() + d); }
@@ -891,8 +893,9 @@ struct H2UpStream {
   http::ChunkedDecoder dec;
   std::string carry;  // chunk framing not yet decoded
   bool head_request = false;
-  std::string pending;  // response bytes (HTTP/1.1) not yet read by the exchange
-  size_t unacked = 0;   // response DATA bytes not yet given back to flow control
+  bool te_trailers = false;  // the client sent "TE: trailers" (a hop-by-hop field on HTTP/1.1)
+  std::string pending;       // response bytes (HTTP/1.1) not yet read by the exchange
+  size_t unacked = 0;        // response DATA bytes not yet given back to flow control
   bool chunked = false;
   std::string trailers;
   bool closed = false;
@@ -906,6 +909,7 @@ struct H2UpStream {
 };
 
 constexpr uint32_t kH2Cancel = 0x8;
+constexpr uint32_t kH2RefusedStream = 0x7;
 constexpr uint32_t kH2ConnectionLost = 0x100;  // not an HTTP/2 code: the connection ended
 constexpr size_t kH2UpBuffer = 65536;  // request body bytes buffered per stream before waiting
 
@@ -921,6 +925,9 @@ struct H2UpConn : http::H2ClientHandler {
   asio::steady_timer wake_writer;
   asio::steady_timer ready_wait;  // cancelled when the connection is made (or failed)
   bool ready = false, dead = false, closing = false, tls;
+  bool retiring = false;  // closing and without streams: the writer ends it once flushed
+  Clock::time_point retiring_since;
+  std::string failure;  // why the connection could not be made (for the exchanges that waited)
   Clock::time_point last_used = Clock::now();
 
   void flush() { wake_writer.cancel(); }
@@ -929,10 +936,15 @@ struct H2UpConn : http::H2ClientHandler {
     if (conn) conn->stream.close();
     flush();
   }
-  // After a stream left: a connection asked to close goes once it has none.
+  // After a stream left: a connection asked to close goes once it has none, when the writer
+  // has sent what is queued (a reset of the last stream).
   void left() {
     last_used = Clock::now();
-    if (closing && streams.empty()) end();
+    if (closing && streams.empty() && !retiring) {
+      retiring = true;
+      retiring_since = last_used;
+      flush();
+    }
   }
   void fail_all(uint32_t code) {
     dead = true;
@@ -1033,13 +1045,14 @@ UpstreamConn::~UpstreamConn() {
   if (h2) close();
 }
 
-void UpstreamConn::close() {
+void UpstreamConn::close(bool timed_out) {
   if (!h2) {
     stream.close();
     return;
   }
   H2UpStream& s = *h2;
   H2UpConn& h = *s.conn;
+  if (timed_out) h.closing = true;
   if (s.id != 0 && !s.closed) {
     h.streams.erase(s.id);
     h.session.reset(s.id, kH2Cancel);
@@ -2833,8 +2846,13 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::h2_upstream(Watch& w, const api
       }
     }
     if (making) {
-      // Another exchange is making a connection for this key: share it rather than open many.
+      // Another exchange is making a connection for this key: share it rather than open many
+      // (and share its failure: one connect timeout, not one per waiting exchange).
       co_await making->ready_wait.async_wait(nothrow);
+      if (!making->failure.empty()) {
+        err = making->failure;
+        co_return nullptr;
+      }
       continue;
     }
     auto only = h1_only.find(key);
@@ -2846,7 +2864,8 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::h2_upstream(Watch& w, const api
     const auto& g = gw.cfg.gatehouse;
     http::H2ClientLimits lim;
     lim.max_header_list_bytes = static_cast<uint32_t>(g.max_header_bytes);
-    lim.max_headers = static_cast<uint32_t>(g.max_headers);
+    // (One field fewer: the response may gain Transfer-Encoding on its way to the parser.)
+    lim.max_headers = static_cast<uint32_t>(std::max(1, g.max_headers - 1));
     lim.max_continuations = static_cast<uint32_t>(g.http2.max_continuations);
     auto h = std::make_shared<H2UpConn>(ioc, key, lim, spec.target.tls());
     list.push_back(h);
@@ -2855,6 +2874,7 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::h2_upstream(Watch& w, const api
     h->ready_wait.cancel();
     if (!up) {
       h->dead = true;
+      h->failure = err;
       co_return nullptr;
     }
     if (up->stream.is_tls()) {
@@ -2871,6 +2891,7 @@ awaitable<std::unique_ptr<UpstreamConn>> Worker::h2_upstream(Watch& w, const api
       }
     }
     h->conn = std::move(up);
+    h->closing = draining;  // made while the worker drains: ends with its streams
     asio::co_spawn(ioc, h2_up_reader(h), asio::detached);
     asio::co_spawn(ioc, h2_up_writer(h), asio::detached);
     h->flush();  // the preface and our SETTINGS
@@ -2899,10 +2920,7 @@ awaitable<void> Worker::h2_up_reader(std::shared_ptr<H2UpConn> h) {
   if (!why.empty())
     log::warn("upstream HTTP/2 connection ended", {{"upstream", h->key}, {"reason", why}});
   h->fail_all(kH2ConnectionLost);
-  // What is queued (a GOAWAY saying why) goes out before the socket closes.
-  std::string rest;
-  h->session.take_output(rest);
-  if (!rest.empty() && h->conn->stream.is_open()) co_await h->conn->stream.write(rest);
+  // (The writer alone writes: a GOAWAY still queued is dropped with the connection.)
   h->end();
 }
 
@@ -2912,6 +2930,10 @@ awaitable<void> Worker::h2_up_writer(std::shared_ptr<H2UpConn> h) {
     out.clear();
     h->session.take_output(out);
     if (out.empty()) {
+      if (h->retiring) {
+        h->end();  // all sent: the reader ends
+        break;
+      }
       h->wake_writer.expires_at(Clock::time_point::max());
       co_await h->wake_writer.async_wait(nothrow);
       continue;
@@ -2934,8 +2956,11 @@ awaitable<error_code> Worker::h2_up_send(UpstreamConn& up, std::string_view data
     s.head.append(data);
     auto end = s.head.find("\r\n\r\n");
     if (end == std::string::npos) co_return error_code{};
+    // The gateway's own head (the client's limits were applied to the client's): fields it
+    // added may take it past them.
+    static const http::ParseLimits kOwnHead{65536, 1 << 20, 10000};
     auto pr =
-        http::parse_request_head(std::string_view(s.head).substr(0, end + 4), gw.limits, s.req);
+        http::parse_request_head(std::string_view(s.head).substr(0, end + 4), kOwnHead, s.req);
     if (pr.status != http::ParseStatus::kDone) co_return error_code(asio::error::invalid_argument);
     const auto& r = s.req;
     http::Fields f;
@@ -2952,13 +2977,17 @@ awaitable<error_code> Worker::h2_up_send(UpstreamConn& up, std::string_view data
       if (name == "host" || name == "connection" || name == "keep-alive" ||
           name == "proxy-connection" || name == "transfer-encoding" || name == "upgrade")
         continue;
-      if (name == "te" && !iequals(hd.value, "trailers")) continue;
+      if (name == "te") continue;
       f.emplace_back(std::move(name), hd.value);
     }
+    if (s.te_trailers) f.emplace_back("te", "trailers");  // (gRPC upstreams require it)
     s.body = r.body;
     s.remaining = r.content_length;
     s.head_request = r.method == "HEAD";
-    int32_t id = h.session.submit(f, s.body != http::BodyKind::kNone);
+    const bool has_body = s.body == http::BodyKind::kChunked ||
+                          (s.body == http::BodyKind::kLength && s.remaining > 0);
+    if (!has_body) s.body = http::BodyKind::kNone;
+    int32_t id = h.session.submit(f, has_body);
     if (id < 0) co_return lost;
     s.id = id;
     h.streams[id] = &s;
@@ -3033,6 +3062,8 @@ void Worker::h2_up_sweep(bool all) {
         if (h->streams.empty()) h->end();
       } else if (h->streams.empty() && now - h->last_used > idle_for) {
         h->end();
+      } else if (h->retiring && now - h->retiring_since > std::chrono::seconds(5)) {
+        h->end();  // its last frames could not be sent (the upstream does not read)
       }
     }
     std::erase_if(list, [](const auto& h) { return h->dead; });
@@ -3204,6 +3235,11 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
       up->key = key;
     }
+    if (up->h2) {
+      for (const auto& h : req.headers)
+        if (iequals(h.name, "te") && list_has_token(h.value, "trailers"))
+          up->h2->te_trailers = true;
+    }
     w.active_upstream = up.get();
     w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
 
@@ -3346,10 +3382,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     }
     if (wec || rec) {
       bool timed_out = w.upstream_timed_out;
+      // An HTTP/2 stream the upstream refused (REFUSED_STREAM, or beyond a GOAWAY) was never
+      // processed: any method may go again.
+      const bool refused = up->h2 && up->h2->error == kH2RefusedStream;
       w.active_upstream = nullptr;
       up->close();
-      if (reused && !got_bytes && !body_consumed && !timed_out && idempotent(req.method) &&
-          attempt == 0)
+      if ((refused || (reused && idempotent(req.method))) && !got_bytes && !body_consumed &&
+          !timed_out && attempt == 0)
         continue;  // a pooled connection the upstream had closed: try a fresh one
       if (timed_out)
         co_return co_await respond(c, req, fail(504, kTimeoutError, "upstream response timed out"),

@@ -5,7 +5,7 @@ response data respects the gateway's flow-control windows.
 
 Paths: `/slow?s=N` answers after N seconds; `/chunked?n=N` answers N DATA frames without a
 content-length, then trailers; `/big?n=N` sends N bytes with a content-length; `/reset` sends a
-head, some data, then RST_STREAM; `/goaway` answers, then ends the connection with GOAWAY;
+head, some data, then RST_STREAM; `/refuse-once` refuses its first stream (REFUSED_STREAM); `/goaway` answers, then ends the connection with GOAWAY;
 anything else answers JSON describing the request (method, path, authority, headers, body,
 the connection's number and its ALPN protocol)."""
 import json
@@ -157,6 +157,16 @@ class _Conn:
                     self.h2.reset_stream(sid, 2)  # INTERNAL_ERROR
                     self.flush()
                 return
+            if base.endswith("/refuse-once"):
+                with self.origin.lock:
+                    first = not self.origin.refused
+                    self.origin.refused = True
+                if first:
+                    # As an upstream does that will not take the stream (nothing processed).
+                    with self.lock:
+                        self.h2.reset_stream(sid, 7)  # REFUSED_STREAM
+                        self.flush()
+                    return
             if base.endswith("/status"):
                 self.respond(sid, int(q.get("code", "200")), [])
                 return
@@ -184,6 +194,7 @@ class H2Origin:
         self.name = name
         self.requests = []
         self.resets = []
+        self.refused = False
         self.connections = 0
         self.lock = threading.Lock()
         self.listener = socket.socket()

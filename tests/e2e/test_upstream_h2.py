@@ -52,6 +52,7 @@ def test_proxy_enable_http2_speaks_h2_over_tls(gateway_factory, h2up, pki):
                          apis=[keyless_api("h2", "/h2/", up.url + "/base")])
     r = requests.get(gw.url("/h2/echo?a=1&b=2"), headers={"X-Custom": "v1", "Connection": "x-hop",
                                                          "X-Hop": "secret", "TE": "gzip"})
+    te = requests.get(gw.url("/h2/echo"), headers={"TE": "trailers"}).json()
     assert r.status_code == 200, r.text
     rec = r.json()
     assert rec["alpn"] == "h2"
@@ -65,6 +66,8 @@ def test_proxy_enable_http2_speaks_h2_over_tls(gateway_factory, h2up, pki):
     # HTTP/1.1 connection fields never reach an HTTP/2 upstream (RFC 9113 8.2.2).
     for hop in ("connection", "x-hop", "te", "host", "keep-alive", "transfer-encoding"):
         assert hop not in names, rec["headers"]
+    # "TE: trailers" is the one TE an HTTP/2 request carries (gRPC upstreams require it).
+    assert ["te", "trailers"] in te["headers"], te["headers"]
     # The upstream's fields reach the HTTP/1.1 client in their usual spelling.
     assert r.headers["Content-Type"] == "application/json"
     assert "X-Origin: h2origin" in "\n".join(f"{k}: {v}" for k, v in r.raw.headers.items())
@@ -206,8 +209,9 @@ def test_resets_timeouts_and_goaway(gateway_factory, h2up, pki):
     raw = raw_request(gw.port, b"GET /h2/reset HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"Content-Length: 100" in head and body == b"partial", raw
-    # A late upstream: 504 for that stream only; the gateway resets it upstream and the
-    # connection goes on serving.
+    # A late upstream: 504 for that stream only; the gateway resets it upstream, and the
+    # connection (which may be dead without being closed) takes no new streams: the next request
+    # is served on a new one.
     r = requests.get(gw.url("/h2/slow?s=3"), timeout=10)
     assert r.status_code == 504, r.text
     deadline = time.time() + 5
@@ -223,6 +227,10 @@ def test_resets_timeouts_and_goaway(gateway_factory, h2up, pki):
         r = requests.get(gw.url("/h2/echo"))
         assert r.status_code == 200, r.text
     assert up.connections > before
+    # A stream the upstream refuses was never processed: it goes again, even a POST.
+    r = requests.post(gw.url("/h2/refuse-once"))
+    assert r.status_code == 200, r.text
+    assert up.refused
     # An upstream gone: 500, then served again when it is back (a new server on another port
     # is a new API target; the same port stays refused).
     up.stop()

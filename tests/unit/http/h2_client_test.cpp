@@ -140,6 +140,35 @@ TEST(H2Client, ResponseDataBeyondTheWindowWaitsUntilConsumed) {
   EXPECT_EQ(p.gw.closed[id], 0u);
 }
 
+TEST(H2Client, AStreamWhoseDataIsNotConsumedDoesNotStallTheOthers) {
+  // The connection's window is given back on arrival, each stream's only when consumed.
+  H2ClientLimits cl;
+  cl.initial_window = 65535;
+  cl.connection_window = 65535;
+  Pair p({}, cl);
+  p.gw.consume = false;
+  int32_t slow = p.client.submit(get("/slow"), false);
+  int32_t fast = p.client.submit(get("/fast"), false);
+  p.pump();
+  ASSERT_TRUE(p.server.respond(slow, 200, {}, true));
+  ASSERT_TRUE(p.server.respond(fast, 200, {}, true));
+  p.server.send_data(slow, std::string(65535, 's'));
+  p.pump();
+  // The slow stream's owner holds its data (its window is used up) ...
+  p.server.send_data(fast, std::string(200000, 'f'));
+  p.server.end_data(fast);
+  size_t used = 0;
+  for (int i = 0; i < 50 && p.gw.body[fast].size() < 200000; ++i) {
+    p.pump();
+    // ... while the fast one's owner reads on.
+    p.client.consume(fast, p.gw.body[fast].size() - used);
+    used = p.gw.body[fast].size();
+  }
+  EXPECT_EQ(p.gw.body[slow].size(), 65535u);
+  EXPECT_EQ(p.gw.body[fast].size(), 200000u);
+  EXPECT_EQ(p.gw.closed[fast], 0u);
+}
+
 TEST(H2Client, OversizedResponseHeadResetsTheStream) {
   H2ClientLimits cl;
   cl.max_header_list_bytes = 4096;
