@@ -3299,7 +3299,16 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           break;
         }
         if (dec.done()) {
-          out += "0\r\n\r\n";
+          // The client's trailer fields go on (HTTP/1.1 upstreams; an HTTP/2 stream ends
+          // without them), less those a trailer section may not carry.
+          out += "0\r\n";
+          for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
+            out.append(n);
+            out += ": ";
+            out.append(v);
+            out += "\r\n";
+          });
+          out += "\r\n";
           if (up->h2)
             wec = co_await h2_up_send(*up, out);
           else

@@ -106,10 +106,13 @@ class RawUpstream:
                         break
                     head = data[:end].lower()
                     if b"transfer-encoding: chunked" in head:
-                        last = data.find(b"\r\n0\r\n\r\n", end)
-                        if last < 0:
+                        # The last chunk, then the trailer section (maybe empty) up to its
+                        # blank line.
+                        last = data.find(b"\r\n0\r\n", end)
+                        term = data.find(b"\r\n\r\n", last + 3) if last >= 0 else -1
+                        if term < 0:
                             break
-                        used = last + 7
+                        used = term + 4
                     else:
                         used = end + 4
                     start += used
@@ -486,6 +489,25 @@ def test_chunked_request_streamed_and_reframed(strict_env):
     assert b"transfer-encoding: chunked" in hl
     assert b"content-length" not in hl
     assert body.endswith(b"0\r\n\r\n")
+
+
+def test_request_trailers_are_passed_on(strict_env):
+    """A client's chunked trailer section reaches an HTTP/1.1 upstream, less the fields a
+    trailer section may not carry (RFC 9110 6.5.1, here Authorization)."""
+    gw, origin, raw_up = strict_env
+    raw_up.clear()
+    c = RawClient(gw.port)
+    try:
+        c.send(CHUNKED_HEAD.format(path="/raw/trailers").encode() +
+               b"5\r\nhello\r\n0\r\nX-Digest: abc\r\nAuthorization: no\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"ok"
+    finally:
+        c.close()
+    conn = [x for x in raw_up.snapshot() if b"/trailers" in x][0]
+    body = conn.partition(b"\r\n\r\n")[2]
+    assert body.endswith(b"5\r\nhello\r\n0\r\nX-Digest: abc\r\n\r\n"), body
+    assert b"Authorization" not in body
 
 
 def test_chunked_request_body_decoded_by_origin(echo_gw, origin):
