@@ -1228,6 +1228,18 @@ void for_each_forwarded_trailer(std::string_view lines, F&& f) {
   }
 }
 
+// The last chunk of a chunked body and the trailer fields that are passed on.
+void append_last_chunk(std::string& out, std::string_view trailers) {
+  out += "0\r\n";
+  for_each_forwarded_trailer(trailers, [&](std::string_view n, std::string_view v) {
+    out.append(n);
+    out += ": ";
+    out.append(v);
+    out += "\r\n";
+  });
+  out += "\r\n";
+}
+
 // The response head to an HTTP/2 client: the upstream's fields less the hop-by-hop ones (as for
 // HTTP/1.1), and ours X-RateLimit-* in place of the upstream's.
 void h2_response_head(H2Stream& s, const http::RequestHead& req, const http::ResponseHead& resp,
@@ -3301,14 +3313,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         if (dec.done()) {
           // The client's trailer fields go on (HTTP/1.1 upstreams; an HTTP/2 stream ends
           // without them), less those a trailer section may not carry.
-          out += "0\r\n";
-          for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
-            out.append(n);
-            out += ": ";
-            out.append(v);
-            out += "\r\n";
-          });
-          out += "\r\n";
+          append_last_chunk(out, dec.trailers());
           if (up->h2)
             wec = co_await h2_up_send(*up, out);
           else
@@ -3562,14 +3567,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
       if (dec.done()) {
         if (client_chunked) {
-          out += "0\r\n";
-          for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
-            out.append(n);
-            out += ": ";
-            out.append(v);
-            out += "\r\n";
-          });
-          out += "\r\n";
+          append_last_chunk(out, dec.trailers());
         } else if (h2) {
           for_each_forwarded_trailer(dec.trailers(), [&](std::string_view n, std::string_view v) {
             h2_trailers.emplace_back(n, v);
