@@ -2419,12 +2419,13 @@ bool Worker::limits_now(const KeyView& key, const policy::ApiAccess* api,
 awaitable<Denial> Worker::check_limits(const KeyView& key, const policy::ApiAccess* api,
                                        const apidef::ApiSpec& spec, Exchange& ex) {
   auto denied = co_await limits_once(key, api, spec, ex);
-  const policy::Limit& lim = api ? api->limit : key.access.session_limit;
   auto rate_refusal = [&] {
     return denied && denied->first == 429 &&
            std::strcmp(denied->second, "Rate Limit Exceeded") == 0;
   };
-  if (lim.throttle_retry_limit <= 0 || !rate_refusal()) co_return denied;
+  if (!rate_refusal()) co_return denied;
+  const policy::Limit lim = plan_limits(key, api, spec).lim;  // the limit that refused it
+  if (lim.throttle_retry_limit <= 0) co_return denied;
   const auto wait = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(std::clamp(lim.throttle_interval, 0.0, 86400.0)));
   asio::steady_timer t(ioc);
