@@ -39,6 +39,7 @@ PAUSE="${PAUSE:-2}"                  # seconds of rest between two measurements
 KEYS="${KEYS:-1000}"                 # keys created for the keyed scenario
 COLD_REPS="${COLD_REPS:-3}"          # session cache cold/warm repetitions (a gatehouse restart each)
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
+REDIS_CPU="${REDIS_CPU:-0}"          # the CPU redis-server runs on in the policy scenario (0 or 1)
 SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2 idle}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
@@ -55,6 +56,7 @@ WARMUP_S="$(to_seconds "$WARMUP")"
 [[ "$KEYS" =~ ^[1-9][0-9]*$ ]] && (( KEYS <= 100000 )) || die "KEYS must be an integer from 1 to 100000"
 [[ "$COLD_REPS" =~ ^[1-9][0-9]?$ ]] || die "COLD_REPS must be an integer from 1 to 99"
 (( DUR_S >= 1 && DUR_S <= 600 )) || die "DURATION must be between 1 s and 10 min"
+[[ "$REDIS_CPU" == 0 || "$REDIS_CPU" == 1 ]] || die "REDIS_CPU must be 0 or 1"
 declare -A WANT
 for s in ${SCENARIOS//,/ }; do
   case "$s" in
@@ -201,14 +203,15 @@ stop_gatehouse() {  # SIGTERM, wait (at most 5 s, then SIGKILL), forget the pid
 }
 start_gatehouse
 
-# Policy scenario: Redis (Debian's redis-server, no persistence, on CPU 0 with the proxies) and a
-# second Gatehouse on it, with the policy API only, counting the rate limit and the quota in Redis
-# (enable_redis_rolling_limiter: one script call per request for both).
+# Policy scenario: Redis (Debian's redis-server, no persistence, on CPU 0 with the proxies, or on
+# CPU 1 with the load generator when REDIS_CPU=1: a fleet's Redis runs on a host of its own) and
+# a second Gatehouse on it, with the policy API only, counting the rate limit and the quota in
+# Redis (enable_redis_rolling_limiter: one MULTI/EXEC round trip per request for both).
 rcli() { taskset -c 1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 if want policy; then
   mkdir -p "$WORK/redis"
-  start_on_cpu0 redis "$WORK/redis/stdout.log" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-    --save "" --appendonly no --protected-mode no --dir "$WORK/redis"
+  start_on_cpu0 redis "$WORK/redis/stdout.log" taskset -c "$REDIS_CPU" redis-server --bind 127.0.0.1 \
+    --port "$REDIS_PORT" --save "" --appendonly no --protected-mode no --dir "$WORK/redis"
   wait_port "$REDIS_PORT" redis "$WORK/redis/stdout.log"
   for _ in $(seq 50); do [[ "$(rcli PING 2>/dev/null)" == PONG ]] && break; sleep 0.1; done
   [[ "$(rcli PING 2>/dev/null)" == PONG ]] || die "redis-server does not answer PING"
@@ -393,22 +396,22 @@ fi  # want keyed
 # Policy: the same probes on /policy/ for all four (Gatehouse on each store, nginx, HAProxy), each
 # with its own token list; and, on both Gatehouses, proof that the limits run: the quota counts (the
 # X-RateLimit-* headers show the policy's quota_max and a remaining count below it), a key with
-# the low-rate policy (2 per 60 s) gets 429 on its 3rd request, and on Redis one script call per
-# request does both (EVALSHA/EVAL and the script's ZADD and INCR in Redis's command counters).
-redis_stats() {  # -> "all script client reads" cumulative counters of the Redis server
-  # all: every command Redis ran (INFO excluded), including those run inside scripts;
-  # script: EVALSHA + EVAL calls; client: the commands clients sent (script calls, plus commands
-  # the limit script never runs, plus GETs beyond the one each limit-script run makes, counted by
-  # its one TIME); reads: socket reads Redis processed (pipelined commands share one).
+# the low-rate policy (2 per 60 s) gets 429 on its 3rd request, and on Redis one transaction per
+# request does both (MULTI/EXEC with ZADD and INCR in Redis's command counters, no script).
+redis_stats() {  # -> "all script round_trips reads" cumulative counters of the Redis server
+  # all: every command Redis ran (INFO excluded); script: EVALSHA + EVAL calls; round_trips: the
+  # batches Gatehouse sent, counted from above: one per MULTI (the limit transaction), one per
+  # script call and one per command outside a transaction (GET of a session, and the follow-ups
+  # ZREM, DECR, EXPIRE a refusal or a new quota period needs, each counted as one);
+  # reads: socket reads Redis processed (pipelined commands share one).
   rcli INFO all | tr -d '\r' | awk -F'[:=,]' '
     /^cmdstat_/ { cmd = substr($1, 9); if (cmd == "info") next; c[cmd] = $3; all += $3 }
     /^total_reads_processed:/ { reads = $2 }
     END {
       script = c["evalsha"] + c["eval"]
-      split("time zremrangebyscore zcard zrange zadd pexpire get pttl incr expire", inside, " ")
-      in_script = 0; for (k in inside) in_script += c[inside[k]]
-      gets = c["get"] - c["time"]; if (gets < 0) gets = 0
-      printf "%d %d %d %d\n", all, script, script + gets + (all - script - in_script), reads }'
+      split("multi exec zremrangebyscore zcard zadd pexpire zrange incr pttl", tx, " ")
+      in_tx = 0; for (k in tx) in_tx += c[tx[k]]
+      printf "%d %d %d %d\n", all, script, c["multi"] + script + (all - script - in_tx), reads }'
 }
 cmdcalls() {  # cmdcalls CMD... -> how often Redis ran each command so far (space-separated)
   rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v want="$*" 'BEGIN { n = split(want, w, " ") }
@@ -427,7 +430,7 @@ if want policy; then
     [[ "$pu" == unknown=40[13] ]] || die "$name: GET /policy/ with an unknown token did not get 401/403: $pu"
     extra=""
     if [[ "$name" == gatehouse* ]]; then
-      [[ "$name" == gatehouse_redis ]] && read -r e0 v0 z0 i0 < <(cmdcalls evalsha eval zadd incr)
+      [[ "$name" == gatehouse_redis ]] && read -r e0 v0 m0 z0 i0 < <(cmdcalls evalsha eval multi zadd incr)
       client 30 "$WORK/limits.txt" "${KEYPY[@]}" limits "$port" /policy/ "$pvalid" 3 || die "$name: limits probe failed"
       read -r lcodes llim lrem < "$WORK/limits.txt"
       [[ "$lcodes" == 200,200,200 && "$llim" == "limit=$POLICY_QUOTA" && "${lrem#remaining=}" =~ ^[0-9]+$ ]] \
@@ -435,10 +438,10 @@ if want policy; then
         || die "$name: the quota does not count on /policy/: $(cat "$WORK/limits.txt")"
       extra="; quota counts (3 requests: $lcodes, X-RateLimit-Limit ${llim#limit=}, remaining ${lrem#remaining=})"
       if [[ "$name" == gatehouse_redis ]]; then
-        read -r e1 v1 z1 i1 < <(cmdcalls evalsha eval zadd incr)
-        (( e1 + v1 - e0 - v0 == 3 && z1 - z0 == 3 && i1 - i0 == 3 )) \
-          || die "$name: expected 3 script calls with 3 ZADD and 3 INCR in Redis for 3 requests, got $(( e1 + v1 - e0 - v0 )), $(( z1 - z0 )), $(( i1 - i0 ))"
-        extra+="; in Redis: 3 script calls, 3 ZADD (rate), 3 INCR (quota) for these 3 requests"
+        read -r e1 v1 m1 z1 i1 < <(cmdcalls evalsha eval multi zadd incr)
+        (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 3 && z1 - z0 == 3 && i1 - i0 == 3 )) \
+          || die "$name: expected 3 transactions with 3 ZADD and 3 INCR (no script) in Redis for 3 requests, got $(( m1 - m0 )), $(( z1 - z0 )), $(( i1 - i0 )) (scripts $(( e1 + v1 - e0 - v0 )))"
+        extra+="; in Redis: 3 MULTI/EXEC transactions, 3 ZADD (rate), 3 INCR (quota), no script, for these 3 requests"
       fi
       client 30 "$WORK/low-key.txt" "${KEYPY[@]}" create-policy "$port" "$SECRET" "$LOW_POLICY_ID" 1 "$WORK/low-token.txt" \
         || die "$name: could not create a key with $LOW_POLICY_ID"
@@ -773,6 +776,7 @@ cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEY
 [[ "${QUICK:-0}" == 1 ]] && cmd="QUICK=1 bench/run.sh"
 [[ "$SCENARIOS" == "keepalive keyed policy handshake h2 idle" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
 [[ "$GATEHOUSE_BIN" == "$ROOT/build/release/gatehouse" ]] || cmd="GATEHOUSE_BIN=$GATEHOUSE_BIN $cmd"
+[[ "$REDIS_CPU" == 0 ]] || cmd="REDIS_CPU=$REDIS_CPU $cmd"
 
 REPORT="$RAW/table.md"
 {
@@ -789,8 +793,8 @@ REPORT="$RAW/table.md"
   if want policy; then
     echo "Policy: $KEYS keys created with \`\"apply_policies\": [\"$POLICY_ID\"]\` (rate $POLICY_RATE per $POLICY_PER s," \
          "quota $POLICY_QUOTA per 3600 s, never reached) on \`/policy/\`, on Gatehouse's embedded store (rate limit and quota" \
-         "counted in the gateway) and on a Redis store (Debian's redis-server on CPU 0, \`enable_redis_rolling_limiter\`:" \
-         "rate limit and quota counted in Redis, one script call per request); nginx adds \`limit_req\` (per token," \
+         "counted in the gateway) and on a Redis store (Debian's redis-server on CPU $REDIS_CPU, \`enable_redis_rolling_limiter\`:" \
+         "rate limit and quota counted in Redis, one MULTI/EXEC round trip per request); nginx adds \`limit_req\` (per token," \
          "${POLICY_RATE}r/s) to the token \`map\`, HAProxy a stick table per token (\`http_req_rate(1s)\`, \`http_req_cnt\`) with" \
          "deny rules above never-reached thresholds. In the policy rows the gatehouse column is the embedded store or the" \
          "Redis store as labelled; nginx and haproxy are the same measurements in both."
@@ -816,7 +820,7 @@ REPORT="$RAW/table.md"
     row "policy, Redis store: p99 latency, ms ↓" policy 5 2 gatehouse_redis
     row "policy, Redis store: proxy CPU per request (gatehouse only), µs ↓" policy 11 1 gatehouse_redis
     row "policy, Redis store: gatehouse + Redis CPU per request, µs ↓" policy 20 1 gatehouse_redis 11
-    row1 "policy, Redis store: Redis round trips (commands sent) per request" policy 16 3 gatehouse_redis
+    row1 "policy, Redis store: Redis round trips per request" policy 16 3 gatehouse_redis
   fi
   if want handshake; then
     row "full handshakes: conn/s (ab -c$HS_CONNS, one request per connection) ↑" handshake 4 0
@@ -863,9 +867,9 @@ REPORT="$RAW/table.md"
     echo
     echo "Redis per request in the Redis-store runs (medians; \`INFO commandstats\` and \`INFO stats\` before and after" \
          "each measured wrk run, divided by the requests wrk counted): $(fmt "${M[policy,gatehouse_redis,16]}" 3)" \
-         "commands sent by Gatehouse (round trips), of which $(fmt "${M[policy,gatehouse_redis,17]}" 3) EVALSHA/EVAL" \
-         "(rate limit + quota in one script); $(fmt "${M[policy,gatehouse_redis,18]}" 2) commands run by Redis in all" \
-         "(including those inside the script); $(fmt "${M[policy,gatehouse_redis,19]}" 3) socket reads by Redis" \
+         "round trips (MULTI/EXEC transactions, script calls and commands outside a transaction), with" \
+         "$(fmt "${M[policy,gatehouse_redis,17]}" 3) EVALSHA/EVAL; $(fmt "${M[policy,gatehouse_redis,18]}" 2) commands run by Redis in all" \
+         "(MULTI and EXEC included); $(fmt "${M[policy,gatehouse_redis,19]}" 3) socket reads by Redis" \
          "(commands pipelined on one connection share a read); Redis CPU $(fmt "${M[policy,gatehouse_redis,15]}" 1) µs" \
          "per request. During the other proxies' policy runs Redis got $(fmt "${M[policy,gatehouse,16]}" 3) (embedded)," \
          "$(fmt "${M[policy,nginx,16]}" 3) (nginx), $(fmt "${M[policy,haproxy,16]}" 3) (haproxy) commands per request."

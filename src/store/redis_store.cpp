@@ -78,60 +78,6 @@ void encode(const Command& args, std::string& out) {
   }
 }
 
-// Rate limit (sliding log on a sorted set, Redis' own clock) and quota (a counter expiring at the
-// end of its period) of one request, atomically and in one round trip. A refused rate limit
-// uses no quota; only admitted requests are counted (a refused one is taken back in the same
-// script). KEYS: the rate key when ARGV[1] > 0, then the quota key when ARGV[4] > 0; ARGV[6] = 1
-// when the caller wants the rate limit's reset time (rate-limit headers).
-const char* const kLimitScript = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate_left, rate_reset = -1, 0
-local rate = tonumber(ARGV[1])
-if rate > 0 then
-  local per = tonumber(ARGV[2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - per)
-  local n = redis.call('ZCARD', KEYS[1])
-  if n >= rate then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    local reset = per
-    if oldest[2] then reset = tonumber(oldest[2]) + per - now end
-    return {0, 0, math.ceil(reset / 1000000), 1, -1, 0}
-  end
-  redis.call('ZADD', KEYS[1], now, now .. '-' .. ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(per / 1000))
-  rate_left = rate - n - 1
-  if ARGV[6] == '1' then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    rate_reset = math.ceil((tonumber(oldest[2]) + per - now) / 1000000)
-  end
-end
-local qmax = tonumber(ARGV[4])
-if qmax > 0 then
-  local qkey = KEYS[1]
-  if rate > 0 then qkey = KEYS[2] end
-  local renewal = tonumber(ARGV[5])
-  local used = redis.call('INCR', qkey)
-  local pttl = -1
-  if used == 1 and renewal > 0 then
-    redis.call('EXPIRE', qkey, renewal)
-    pttl = renewal * 1000
-  else
-    pttl = redis.call('PTTL', qkey)
-    if pttl < 0 and renewal > 0 then
-      redis.call('EXPIRE', qkey, renewal)
-      pttl = renewal * 1000
-    end
-  end
-  if used > qmax then
-    redis.call('DECR', qkey)
-    return {1, rate_left, rate_reset, 0, 0, pttl}
-  end
-  return {1, rate_left, rate_reset, 1, qmax - used, pttl}
-end
-return {1, rate_left, rate_reset, 1, -1, 0}
-)lua";
-
 const char* const kIncrScript = R"lua(
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if v == tonumber(ARGV[1]) and tonumber(ARGV[2]) > 0 then
@@ -167,7 +113,6 @@ struct RedisStore::Impl {
   bool tls = false;
   bool verify_host = true;
   std::unique_ptr<SSL_CTX, CtxFree> ssl_ctx;
-  std::string limit_sha = sha1_hex(kLimitScript);
   std::string incr_sha = sha1_hex(kIncrScript);
   std::string member_prefix = random_hex(8);  // unique members in the sliding logs
   std::atomic<uint64_t> member_seq{0};
@@ -734,15 +679,17 @@ awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStor
     co_return r;
   }
   std::string node;
-  if (!cmds.empty()) {
-    auto key = routing_key(cmds.front());
-    if (!key.empty()) {
-      unsigned slot = key_slot(key);
+  std::string_view key;
+  for (const auto& c : cmds) {  // MULTI has no key: the first command that has one routes
+    key = routing_key(c);
+    if (!key.empty()) break;
+  }
+  if (!key.empty()) {
+    unsigned slot = key_slot(key);
+    node = impl->node_for_slot(slot);
+    if (node.empty()) {
+      co_await refresh_slots(impl);
       node = impl->node_for_slot(slot);
-      if (node.empty()) {
-        co_await refresh_slots(impl);
-        node = impl->node_for_slot(slot);
-      }
     }
   }
   bool asking = false;
@@ -911,23 +858,130 @@ awaitable<std::optional<int64_t>> RedisStore::incr(std::string key, int64_t by,
 bool RedisStore::healthy() { return impl_->up.load(); }
 
 namespace {
-awaitable<std::optional<Reply>> limit_script(const std::shared_ptr<RedisStore::Impl>& impl,
-                                             const LimitRequest& req, bool rate, bool quota) {
-  auto per_us = static_cast<int64_t>(req.per * 1e6);
-  std::string member = impl->member_prefix + "-" + std::to_string(impl->member_seq.fetch_add(1));
-  std::vector<std::string> keys;
-  if (rate) keys.push_back(req.rate_key);
-  if (quota) keys.push_back(req.quota_key);
-  std::vector<std::string> args{std::to_string(rate ? req.rate : 0),
-                                std::to_string(per_us),
-                                member,
-                                std::to_string(quota ? req.quota_max : 0),
-                                std::to_string(req.quota_renewal),
-                                req.want_rate_reset ? "1" : "0"};
-  auto r = co_await eval(impl, kLimitScript, impl->limit_sha, std::move(keys), std::move(args));
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements.size() != 6) co_return std::nullopt;
-  co_return r;
+
+int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
+
+// The oldest entry's score in a ZRANGE ... WITHSCORES reply, if any.
+std::optional<int64_t> oldest_score(const Reply& r) {
+  if (r.type != REDIS_REPLY_ARRAY || r.elements.size() < 2) return std::nullopt;
+  double v = 0;
+  const auto& s = r.elements[1].str;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc()) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
+int64_t ceil_seconds(int64_t us) { return us <= 0 ? 0 : (us + 999999) / 1000000; }
+
+// Rate limit (a sliding log on a sorted set) and quota (a counter that expires at the end of its
+// period) of one request in one round trip of native commands: the sliding log's steps run as
+// one transaction (MULTI/EXEC), so gateways sharing the log admit exactly `rate` per window;
+// INCR is atomic by itself. The common case is this one round trip. A second one follows only
+// when the request was refused (its log entry and its quota unit are taken back: a refused
+// request uses neither) or when a quota period starts (the counter gets its expiry).
+// Scripts would do it in one step but cost Redis several times the CPU of these commands.
+awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
+                                  const LimitRequest& req, bool rate, bool quota,
+                                  LimitResult& out) {
+  const int64_t now = unix_now_us();
+  const auto per_us = static_cast<int64_t>(req.per * 1e6);
+  std::string member;
+  std::vector<Command> cmds;
+  if (rate) {
+    member = std::to_string(now) + "-" + impl->member_prefix + "-" +
+             std::to_string(impl->member_seq.fetch_add(1));
+    cmds.push_back(Command{"MULTI"});
+    cmds.push_back(Command{"ZREMRANGEBYSCORE", req.rate_key, "-inf", std::to_string(now - per_us)});
+    cmds.push_back(Command{"ZCARD", req.rate_key});
+    cmds.push_back(Command{"ZADD", req.rate_key, std::to_string(now), member});
+    cmds.push_back(Command{"PEXPIRE", req.rate_key, std::to_string((per_us + 999) / 1000)});
+    if (req.want_rate_reset)
+      cmds.push_back(Command{"ZRANGE", req.rate_key, "0", "0", "WITHSCORES"});
+  }
+  if (quota) {
+    cmds.push_back(Command{"INCR", req.quota_key});
+    cmds.push_back(Command{"PTTL", req.quota_key});
+  }
+  if (rate) cmds.push_back(Command{"EXEC"});
+  auto r = co_await run(impl, std::move(cmds));
+  if (!r || r->empty()) co_return false;
+  const std::vector<Reply>* res = &*r;
+  if (rate) {
+    if (r->back().type != REDIS_REPLY_ARRAY) {
+      std::string why = r->back().str;
+      for (const auto& e : *r) {
+        if (e.error()) {
+          why = e.str;
+          break;
+        }
+      }
+      log::error("redis limit transaction failed", {{"error", why}});
+      co_return false;
+    }
+    res = &r->back().elements;
+  }
+  for (const auto& e : *res) {
+    if (e.error()) {
+      log::error("redis limit command failed", {{"error", e.str}});
+      co_return false;
+    }
+  }
+  size_t i = 0;
+  std::vector<Command> after;  // the second round trip, when one is needed
+  bool rate_refused = false;
+  if (rate) {
+    ++i;  // ZREMRANGEBYSCORE
+    int64_t n = (*res)[i++].integer;
+    i += 2;  // ZADD, PEXPIRE
+    if (n >= req.rate) {
+      rate_refused = true;
+      out.rate_allowed = false;
+      out.rate_remaining = 0;
+      after.push_back(Command{"ZREM", req.rate_key, member});
+      after.push_back(Command{"ZRANGE", req.rate_key, "0", "0", "WITHSCORES"});
+    } else {
+      out.rate_allowed = true;
+      out.rate_remaining = std::max<int64_t>(0, req.rate - n - 1);
+      out.rate_reset_s = 0;
+    }
+    if (req.want_rate_reset) {
+      auto oldest = oldest_score((*res)[i++]);
+      if (!rate_refused && oldest) out.rate_reset_s = ceil_seconds(*oldest + per_us - now);
+    }
+  }
+  int64_t used = 0, pttl = -1;
+  if (quota) {
+    used = (*res)[i++].integer;
+    pttl = (*res)[i++].integer;
+    if (rate_refused) {
+      after.push_back(Command{"DECR", req.quota_key});
+    } else {
+      if (pttl < 0 && req.quota_renewal > 0) {
+        // A new period (or a counter whose expiry was never set): it ends `renewal` from now.
+        after.push_back(Command{"EXPIRE", req.quota_key, std::to_string(req.quota_renewal)});
+        pttl = req.quota_renewal * 1000;
+      }
+      out.quota_allowed = used <= req.quota_max;
+      out.quota_remaining = out.quota_allowed ? req.quota_max - used : 0;
+      out.quota_renews_at = pttl > 0 ? unix_now() + (pttl + 999) / 1000 : 0;
+      if (!out.quota_allowed) after.push_back(Command{"DECR", req.quota_key});
+    }
+  }
+  if (!after.empty()) {
+    auto r2 = co_await run(impl, std::move(after));
+    if (rate_refused) {
+      std::optional<int64_t> oldest;
+      if (r2 && r2->size() >= 2) oldest = oldest_score((*r2)[1]);
+      out.rate_reset_s = oldest ? ceil_seconds(*oldest + per_us - now) : ceil_seconds(per_us);
+    }
+  }
+  co_return true;
+}
+
 }  // namespace
 
 awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
@@ -936,39 +990,16 @@ awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
   bool quota = req.quota_max > 0 && !req.quota_key.empty();
   out.ok = true;
   if (!rate && !quota) co_return out;
-  auto read = [&](const Reply& r, bool rate_part, bool quota_part) {
-    auto num = [&](size_t i) { return static_cast<int64_t>(r.elements[i].integer); };
-    if (rate_part) {
-      out.rate_allowed = num(0) == 1;
-      out.rate_remaining = std::max<int64_t>(0, num(1));
-      out.rate_reset_s = num(2);
-    }
-    if (quota_part) {
-      out.quota_allowed = num(3) == 1;
-      out.quota_remaining = num(4);
-      int64_t pttl = num(5);
-      out.quota_renews_at = pttl > 0 ? unix_now() + (pttl + 999) / 1000 : 0;
-    }
-  };
-  // On a cluster the two counters usually live in different slots: two calls, the quota only
-  // when the rate limit admitted the request (one round trip each).
+  // On a cluster the two counters usually live in different slots: two round trips, the quota
+  // only when the rate limit admitted the request.
   bool split = impl_->cluster && rate && quota && key_slot(req.rate_key) != key_slot(req.quota_key);
   if (!split) {
-    auto r = co_await limit_script(impl_, req, rate, quota);
-    out.ok = r.has_value();
-    if (r) read(*r, rate, quota);
+    out.ok = co_await limits_round_trip(impl_, req, rate, quota, out);
     co_return out;
   }
-  auto r1 = co_await limit_script(impl_, req, true, false);
-  if (!r1) {
-    out.ok = false;
-    co_return out;
-  }
-  read(*r1, true, false);
-  if (!out.rate_allowed) co_return out;
-  auto r2 = co_await limit_script(impl_, req, false, true);
-  out.ok = r2.has_value();
-  if (r2) read(*r2, false, true);
+  out.ok = co_await limits_round_trip(impl_, req, true, false, out);
+  if (!out.ok || !out.rate_allowed) co_return out;
+  out.ok = co_await limits_round_trip(impl_, req, false, true, out);
   co_return out;
 }
 

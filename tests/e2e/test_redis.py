@@ -136,6 +136,45 @@ def test_fleet_wide_quota_is_exact(redis_factory, gateway_factory, origin):
     assert origin.count() == 12
 
 
+def test_refused_requests_are_taken_back_and_headers_come_from_redis(redis_factory,
+                                                                    gateway_factory, origin):
+    # The rolling limiter and the quota are one MULTI/EXEC round trip; a refused request's log
+    # entry and quota unit are taken back in a second one, so neither counts.
+    redis = redis_factory()
+    gw = gateway_factory(conf=gw_conf(redis, enable_redis_rolling_limiter=True,
+                                      rate_limit_response_headers="rate_limits"),
+                         apis=[token_api("a", "/a/", origin.url)])
+    k = create_key(gw, rate=2, per=60, quota_max=10, quota_renewal_rate=3600)
+    token, khash = k["key"], k["key_hash"]
+    rs = [get(gw, "/a/", token) for _ in range(5)]
+    assert [r.status_code for r in rs] == [200, 200, 429, 429, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in rs] == ["1", "0", "0", "0", "0"]
+    now = time.time()
+    for r in rs:  # the log's oldest entry leaves the 60 s window about a minute from now
+        assert now + 55 <= int(r.headers["X-RateLimit-Reset"]) <= now + 62, r.headers
+    assert origin.count() == 2
+    assert redis.cli("GET", f"quota-{khash}").strip() == "2"  # the 429s used no quota
+    assert 3590 <= int(redis.cli("TTL", f"quota-{khash}")) <= 3600
+    rate_keys = [n for n in redis.cli("--scan").split() if n.startswith("rate-limit-")]
+    assert len(rate_keys) == 1 and redis.cli("ZCARD", rate_keys[0]).strip() == "2"
+    assert 0 < int(redis.cli("PTTL", rate_keys[0])) <= 60000
+    kp = "/tyk/keys/" + urllib.parse.quote(token, safe="")
+    assert gw.admin("GET", kp).json()["quota_remaining"] == 8
+
+    # Quota refusals are taken back too: the counter stays at quota_max.
+    q = create_key(gw, quota_max=3, quota_renewal_rate=3600)
+    codes = [get(gw, "/a/", q["key"]).status_code for _ in range(6)]
+    assert codes == [200, 200, 200, 403, 403, 403]
+    assert redis.cli("GET", f"quota-{q['key_hash']}").strip() == "3"
+
+    # A counter that lost its expiry (made by an older gateway, or cut off between its two
+    # round trips) gets one again on its next request.
+    redis.cli("PERSIST", f"quota-{q['key_hash']}")
+    redis.cli("SET", f"quota-{q['key_hash']}", "1")
+    assert get(gw, "/a/", q["key"]).status_code == 200
+    assert 3590 <= int(redis.cli("TTL", f"quota-{q['key_hash']}")) <= 3600
+
+
 def test_redis_down_fails_closed_and_recovers_with_no_key_lost(redis_factory, gateway_factory,
                                                                 origin, tmp_path):
     redis = redis_factory()
