@@ -201,8 +201,10 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
       co_await t->async_wait(nothrow);
     }
     if (state_ != State::kUp) co_return std::nullopt;
-    auto r = co_await send(std::move(cmds));
-    co_return r;
+    auto w = enqueue(cmds);  // send()'s body, without a coroutine frame of its own
+    if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
+    if (!w->done) co_return std::nullopt;
+    co_return std::move(w->replies);
   }
 
  private:
@@ -273,7 +275,15 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     return t;
   }
 
-  awaitable<std::optional<std::vector<Reply>>> send(std::vector<Command> cmds) {
+  awaitable<std::optional<std::vector<Reply>>> send(const std::vector<Command>& cmds) {
+    auto w = enqueue(cmds);
+    if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
+    if (!w->done) co_return std::nullopt;
+    co_return std::move(w->replies);
+  }
+
+  // Queues `cmds` for the next write; their replies arrive in the returned waiter.
+  std::shared_ptr<Waiter> enqueue(const std::vector<Command>& cmds) {
     auto w = std::make_shared<Waiter>(ex_);
     w->expected = cmds.size();
     for (const auto& c : cmds) encode(c, out_);
@@ -288,9 +298,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
             self->ex_, [self]() { return self->write_out(); }, asio::detached);
       });
     }
-    if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
-    if (!w->done) co_return std::nullopt;
-    co_return std::move(w->replies);
+    return w;
   }
 
   awaitable<void> write_out() {
@@ -685,8 +693,9 @@ awaitable<bool> refresh_slots(const std::shared_ptr<RedisStore::Impl>& impl) {
 // and resends, ASK resends once to the importing node after ASKING.
 awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
                                                  std::vector<Command> cmds) {
-  if (!impl->cluster) {
-    auto r = co_await run_at(impl, std::string(), std::move(cmds));
+  if (!impl->cluster) {  // straight to this thread's connection (one coroutine frame fewer)
+    auto ex = co_await asio::this_coro::executor;
+    auto r = co_await impl->local(ex, impl)->exec(std::move(cmds));
     co_return r;
   }
   std::string node;
@@ -902,6 +911,7 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
   const auto per_us = static_cast<int64_t>(req.per * 1e6);
   std::string member;
   std::vector<Command> cmds;
+  cmds.reserve(10);
   if (rate) {
     member = std::to_string(now) + "-" + impl->member_prefix + "-" +
              std::to_string(impl->member_seq.fetch_add(1));
