@@ -945,6 +945,12 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
     }
     res = &r->back().elements;
   }
+  const size_t expected = (rate ? 4 + (req.want_rate_reset ? 1 : 0) : 0) + (quota ? 2 : 0);
+  if (res->size() != expected) {
+    log::error("redis limit transaction answered out of step",
+               {{"replies", std::to_string(res->size())}});
+    co_return false;
+  }
   for (const auto& e : *res) {
     if (e.error()) {
       log::error("redis limit command failed", {{"error", e.str}});
