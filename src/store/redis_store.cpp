@@ -969,15 +969,15 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
       out.rate_allowed = false;
       out.rate_remaining = 0;
       after.push_back(Command{"ZREM", req.rate_key, member});
-      after.push_back(Command{"ZRANGE", req.rate_key, "0", "0", "WITHSCORES"});
     } else {
       out.rate_allowed = true;
       out.rate_remaining = std::max<int64_t>(0, req.rate - n - 1);
       out.rate_reset_s = 0;
     }
     if (req.want_rate_reset) {
+      // This request's entry is the newest, so the oldest is the same with or without it.
       auto oldest = oldest_score((*res)[i++]);
-      if (!rate_refused && oldest) out.rate_reset_s = ceil_seconds(*oldest + per_us - now);
+      out.rate_reset_s = oldest ? ceil_seconds(*oldest + per_us - now) : ceil_seconds(per_us);
     }
   }
   int64_t used = 0, pttl = -1;
@@ -998,14 +998,7 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
       if (!out.quota_allowed) after.push_back(Command{"DECR", req.quota_key});
     }
   }
-  if (!after.empty()) {
-    auto r2 = co_await run(impl, std::move(after));
-    if (rate_refused) {
-      std::optional<int64_t> oldest;
-      if (r2 && r2->size() >= 2) oldest = oldest_score((*r2)[1]);
-      out.rate_reset_s = oldest ? ceil_seconds(*oldest + per_us - now) : ceil_seconds(per_us);
-    }
-  }
+  if (!after.empty()) co_await run(impl, std::move(after));
   co_return true;
 }
 

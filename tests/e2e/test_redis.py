@@ -429,6 +429,16 @@ def test_cluster_keys_limits_and_invalidation(redis_cluster, gateway_factory, or
         assert wait_for(lambda: get(g, "/a/", made[1]["key"]).json() == DISALLOWED, timeout=1.0)
 
 
+def test_cluster_fleet_wide_rate_limit(redis_cluster, gateway_factory, origin):
+    # The sliding log's MULTI/EXEC goes to the node serving the rate key's slot.
+    nodes = redis_cluster
+    gws = [gateway_factory(conf=cluster_conf(nodes, enable_redis_rolling_limiter=True),
+                           apis=[token_api("a", "/a/", origin.url)]) for _ in range(3)]
+    token = create_key(gws[0], rate=3, per=60, quota_max=-1)["key"]
+    codes = fire(gws, token, 12)
+    assert codes.count(200) == 3 and codes.count(429) == 9, codes
+
+
 def test_cluster_follows_a_moved_slot(redis_cluster, gateway_factory, origin):
     import subprocess
     nodes = redis_cluster
