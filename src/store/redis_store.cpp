@@ -10,6 +10,7 @@
 #include <boost/asio/ssl.hpp>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -42,41 +43,108 @@ struct Reply {
   bool error() const { return type == REDIS_REPLY_ERROR; }
 };
 
-Reply convert(const redisReply* r) {
-  Reply out;
-  out.type = r->type;
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-    case REDIS_REPLY_ERROR:
-      out.str.assign(r->str, r->len);
-      break;
-    case REDIS_REPLY_INTEGER:
-      out.integer = r->integer;
-      break;
-    case REDIS_REPLY_ARRAY:
-      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-      break;
-    default:
-      break;
+// hiredis's reader builds our Reply tree directly (no redisReply tree to copy from and free):
+// the root is the reader's own slot (its privdata, owned by the read loop, which moves each
+// finished reply out of it), every element is constructed in place in its parent's array.
+Reply* reply_slot(const redisReadTask* t) {
+  if (t->parent) {
+    auto* parent = static_cast<Reply*>(t->parent->obj);
+    return &parent->elements[static_cast<size_t>(t->idx)];
   }
-  return out;
+  auto* root = static_cast<Reply*>(t->privdata);
+  *root = Reply();
+  return root;
 }
+void* read_string(const redisReadTask* t, char* s, size_t n) {
+  Reply* r = reply_slot(t);
+  r->type = t->type;
+  r->str.assign(s, n);
+  return r;
+}
+void* read_array(const redisReadTask* t, int n) {
+  Reply* r = reply_slot(t);
+  r->type = REDIS_REPLY_ARRAY;
+  r->elements.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return r;
+}
+void* read_integer(const redisReadTask* t, long long v) {
+  Reply* r = reply_slot(t);
+  r->type = REDIS_REPLY_INTEGER;
+  r->integer = v;
+  return r;
+}
+void* read_nil(const redisReadTask* t) {
+  Reply* r = reply_slot(t);
+  r->type = REDIS_REPLY_NIL;
+  return r;
+}
+void free_root(void*) {}  // the root is the read loop's slot
+redisReplyObjectFunctions g_reply_fns = {read_string, read_array, read_integer, read_nil,
+                                         free_root};
 
 using Command = std::vector<std::string>;
 
-void encode(const Command& args, std::string& out) {
-  out += '*';
-  out += std::to_string(args.size());
-  out += "\r\n";
-  for (const auto& a : args) {
-    out += '$';
-    out += std::to_string(a.size());
-    out += "\r\n";
-    out += a;
-    out += "\r\n";
-  }
+// RESP encoding, written straight into a buffer: a command is an array of bulk strings. The
+// buffer is grown once per command to a bound, written through a pointer, and trimmed.
+char* write_len(char* p, char tag, size_t n) {
+  *p++ = tag;
+  p = std::to_chars(p, p + 20, n).ptr;
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
 }
+char* write_arg(char* p, std::string_view a) {
+  p = write_len(p, '$', a.size());
+  std::memcpy(p, a.data(), a.size());
+  p += a.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+char* write_arg(char* p, int64_t v) {
+  char b[24];
+  char* e = std::to_chars(b, b + sizeof b, v).ptr;
+  return write_arg(p, std::string_view(b, static_cast<size_t>(e - b)));
+}
+constexpr size_t kArgOverhead = 24;  // "$<length>\r\n" and "\r\n"
+size_t arg_bound(std::string_view a) { return a.size() + kArgOverhead; }
+[[maybe_unused]] size_t arg_bound(int64_t) { return 20 + kArgOverhead; }
+
+template <typename... Args>
+size_t cmd_bound(const Args&... args) {
+  return kArgOverhead + (arg_bound(args) + ...);
+}
+// Writes one command at `p`, which has room for cmd_bound(args...) bytes.
+template <typename... Args>
+char* write_cmd(char* p, const Args&... args) {
+  p = write_len(p, '*', sizeof...(Args));
+  ((p = write_arg(p, args)), ...);
+  return p;
+}
+template <typename... Args>
+void put_cmd(std::string& out, const Args&... args) {
+  const size_t at = out.size();
+  out.resize(at + cmd_bound(args...));
+  char* p = write_cmd(out.data() + at, args...);
+  out.resize(static_cast<size_t>(p - out.data()));
+}
+
+void encode(const Command& args, std::string& out) {
+  size_t bound = kArgOverhead;
+  for (const auto& a : args) bound += arg_bound(a);
+  const size_t at = out.size();
+  out.resize(at + bound);
+  char* p = write_len(out.data() + at, '*', args.size());
+  for (const auto& a : args) p = write_arg(p, std::string_view(a));
+  out.resize(static_cast<size_t>(p - out.data()));
+}
+
+// Commands already encoded, how many there are, and the key that routes them on a cluster.
+struct Batch {
+  std::string resp;
+  size_t count = 0;
+  std::string route_key;  // "" = any node
+};
 
 const char* const kIncrScript = R"lua(
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -192,16 +260,17 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     watchdog_timer_.cancel();
   }
 
-  // Sends `cmds` in one write and returns their replies; nullopt when the connection is down,
-  // failed or did not answer in time (the caller fails closed).
-  awaitable<std::optional<std::vector<Reply>>> exec(std::vector<Command> cmds) {
+  // Sends `count` encoded commands (`resp`) with the next write and returns their replies;
+  // nullopt when the connection is down, failed or did not answer in time (the caller fails
+  // closed).
+  awaitable<std::optional<std::vector<Reply>>> exec(std::string_view resp, size_t count) {
     if (state_ == State::kConnecting) {
       auto t = std::make_shared<asio::steady_timer>(ex_, kConnectTimeout);
       state_waiters_.push_back(t);
       co_await t->async_wait(nothrow);
     }
     if (state_ != State::kUp) co_return std::nullopt;
-    auto w = enqueue(cmds);  // send()'s body, without a coroutine frame of its own
+    auto w = enqueue(resp, count);  // send()'s body, without a coroutine frame of its own
     if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
     if (!w->done) co_return std::nullopt;
     co_return std::move(w->replies);
@@ -276,17 +345,21 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
   }
 
   awaitable<std::optional<std::vector<Reply>>> send(const std::vector<Command>& cmds) {
-    auto w = enqueue(cmds);
+    std::string resp;
+    for (const auto& c : cmds) encode(c, resp);
+    auto w = enqueue(resp, cmds.size());
     if (!w->done && !w->failed) co_await w->timer.async_wait(nothrow);
     if (!w->done) co_return std::nullopt;
     co_return std::move(w->replies);
   }
 
-  // Queues `cmds` for the next write; their replies arrive in the returned waiter.
-  std::shared_ptr<Waiter> enqueue(const std::vector<Command>& cmds) {
+  // Queues `count` encoded commands for the next write; their replies arrive in the returned
+  // waiter.
+  std::shared_ptr<Waiter> enqueue(std::string_view resp, size_t count) {
     auto w = std::make_shared<Waiter>(ex_);
-    w->expected = cmds.size();
-    for (const auto& c : cmds) encode(c, out_);
+    w->expected = count;
+    w->replies.reserve(count);
+    out_.append(resp);
     waiters_.push_back(w);
     if (!writing_) {
       // Written once the handlers already ready have run, so that the commands of every request
@@ -372,8 +445,17 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
   }
 
   awaitable<void> read_loop() {
-    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
-                                                                redisReaderFree);
+    Reply slot;  // outlives the reader
+    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(
+        redisReaderCreateWithFunctions(&g_reply_fns), redisReaderFree);
+    if (!reader) {
+      close_socket();
+      broken_now_ = true;
+      fail_all();
+      broken_.cancel();
+      co_return;
+    }
+    reader->privdata = &slot;
     std::vector<char> buf(16384);
     while (!closed_) {
       auto [ec, n] = co_await read_some(asio::buffer(buf));
@@ -387,8 +469,7 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
           break;
         }
         if (!raw) break;
-        Reply r = convert(static_cast<redisReply*>(raw));
-        freeReplyObject(raw);
+        Reply r = std::move(*static_cast<Reply*>(raw));
         if (!waiters_.empty()) {
           auto& w = waiters_.front();
           w->replies.push_back(std::move(r));
@@ -654,12 +735,22 @@ std::string_view routing_key(const Command& c) {
   return c.size() > 1 ? std::string_view(c[1]) : std::string_view();
 }
 
+// The commands as one encoded batch, routed by the first key among them.
+Batch batch_of(const std::vector<Command>& cmds) {
+  Batch b;
+  b.count = cmds.size();
+  for (const auto& c : cmds) {
+    encode(c, b.resp);
+    if (b.route_key.empty()) b.route_key.assign(routing_key(c));
+  }
+  return b;
+}
+
 awaitable<std::optional<std::vector<Reply>>> run_at(const std::shared_ptr<RedisStore::Impl>& impl,
-                                                    const std::string& node,
-                                                    std::vector<Command> cmds) {
+                                                    const std::string& node, const Batch& b) {
   auto ex = co_await asio::this_coro::executor;
   auto conn = impl->local(ex, impl, node);
-  auto r = co_await conn->exec(std::move(cmds));
+  auto r = co_await conn->exec(b.resp, b.count);
   co_return r;
 }
 
@@ -668,9 +759,10 @@ awaitable<bool> refresh_slots(const std::shared_ptr<RedisStore::Impl>& impl) {
   auto nodes = impl->masters();
   for (const auto& [h, p] : impl->seeds) nodes.push_back(h + ":" + p);
   for (const auto& node : nodes) {
-    std::vector<Command> cmds;
-    cmds.push_back(Command{"CLUSTER", "SLOTS"});
-    auto r = co_await run_at(impl, node, std::move(cmds));
+    Batch b;
+    put_cmd(b.resp, std::string_view("CLUSTER"), std::string_view("SLOTS"));
+    b.count = 1;
+    auto r = co_await run_at(impl, node, b);
     if (!r || r->empty() || (*r)[0].type != REDIS_REPLY_ARRAY) continue;
     std::vector<std::string> slots(16384);
     std::string asked_host = node.substr(0, node.rfind(':'));
@@ -692,20 +784,15 @@ awaitable<bool> refresh_slots(const std::shared_ptr<RedisStore::Impl>& impl) {
 // Commands about one key (or none), sent to the node that serves it; MOVED updates the slot map
 // and resends, ASK resends once to the importing node after ASKING.
 awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
-                                                 std::vector<Command> cmds) {
+                                                 Batch b) {
   if (!impl->cluster) {  // straight to this thread's connection (one coroutine frame fewer)
     auto ex = co_await asio::this_coro::executor;
-    auto r = co_await impl->local(ex, impl)->exec(std::move(cmds));
+    auto r = co_await impl->local(ex, impl)->exec(b.resp, b.count);
     co_return r;
   }
   std::string node;
-  std::string_view key;
-  for (const auto& c : cmds) {  // MULTI has no key: the first command that has one routes
-    key = routing_key(c);
-    if (!key.empty()) break;
-  }
-  if (!key.empty()) {
-    unsigned slot = key_slot(key);
+  if (!b.route_key.empty()) {
+    unsigned slot = key_slot(b.route_key);
     node = impl->node_for_slot(slot);
     if (node.empty()) {
       co_await refresh_slots(impl);
@@ -714,11 +801,17 @@ awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStor
   }
   bool asking = false;
   for (int hop = 0; hop < 5; ++hop) {
-    std::vector<Command> batch = cmds;
-    if (asking) batch.insert(batch.begin(), Command{"ASKING"});
-    auto r = co_await run_at(impl, node, std::move(batch));
+    std::optional<std::vector<Reply>> r;
+    if (asking) {
+      Batch a;
+      a.resp = "*1\r\n$6\r\nASKING\r\n" + b.resp;
+      a.count = b.count + 1;
+      r = co_await run_at(impl, node, a);
+      if (r && !r->empty()) r->erase(r->begin());
+    } else {
+      r = co_await run_at(impl, node, b);
+    }
     if (!r) co_return r;
-    if (asking && !r->empty()) r->erase(r->begin());
     std::string redirect;
     for (const auto& rep : *r) {
       if (rep.error() && (rep.str.rfind("MOVED ", 0) == 0 || rep.str.rfind("ASK ", 0) == 0)) {
@@ -740,6 +833,12 @@ awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStor
     }
   }
   co_return std::nullopt;
+}
+
+awaitable<std::optional<std::vector<Reply>>> run(const std::shared_ptr<RedisStore::Impl>& impl,
+                                                 std::vector<Command> cmds) {
+  auto r = co_await run(impl, batch_of(cmds));
+  co_return r;
 }
 
 awaitable<std::optional<Reply>> run_one(const std::shared_ptr<RedisStore::Impl>& impl,
@@ -850,9 +949,11 @@ awaitable<std::vector<std::string>> RedisStore::scan(std::string prefix) {
   for (const auto& node : nodes) {
     std::string cursor = "0";
     for (int rounds = 0; rounds < 100000; ++rounds) {
-      std::vector<Command> cmds;
-      cmds.push_back(Command{"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-      auto r = co_await run_at(impl_, node, std::move(cmds));
+      Batch b;
+      put_cmd(b.resp, std::string_view("SCAN"), std::string_view(cursor), std::string_view("MATCH"),
+              std::string_view(pattern), std::string_view("COUNT"), std::string_view("1000"));
+      b.count = 1;
+      auto r = co_await run_at(impl_, node, b);
       if (!r || r->empty()) break;
       auto& rep = r->front();
       if (rep.type != REDIS_REPLY_ARRAY || rep.elements.size() != 2) break;
@@ -909,26 +1010,48 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
                                   LimitResult& out) {
   const int64_t now = unix_now_us();
   const auto per_us = static_cast<int64_t>(req.per * 1e6);
-  std::string member;
-  std::vector<Command> cmds;
-  cmds.reserve(10);
+  // The commands go straight into one encoded batch (no per-command vectors or strings): the
+  // batch is sized once to a bound, written through a pointer, and trimmed.
+  char mbuf[96];
+  std::string_view member;
+  const std::string_view rkey = req.rate_key, qkey = req.quota_key;
+  const std::string_view kInf = "-inf", kZero = "0";
+  Batch b;
+  b.resp.resize(1280 + 6 * rkey.size() + 3 * qkey.size());
+  char* p = b.resp.data();
   if (rate) {
-    member = std::to_string(now) + "-" + impl->member_prefix + "-" +
-             std::to_string(impl->member_seq.fetch_add(1));
-    cmds.push_back(Command{"MULTI"});
-    cmds.push_back(Command{"ZREMRANGEBYSCORE", req.rate_key, "-inf", std::to_string(now - per_us)});
-    cmds.push_back(Command{"ZCARD", req.rate_key});
-    cmds.push_back(Command{"ZADD", req.rate_key, std::to_string(now), member});
-    cmds.push_back(Command{"PEXPIRE", req.rate_key, std::to_string((per_us + 999) / 1000)});
-    if (req.want_rate_reset)
-      cmds.push_back(Command{"ZRANGE", req.rate_key, "0", "0", "WITHSCORES"});
+    const std::string_view prefix = impl->member_prefix;
+    char* m = std::to_chars(mbuf, mbuf + 24, now).ptr;
+    *m++ = '-';
+    m = std::copy_n(prefix.data(), std::min<size_t>(prefix.size(), 32), m);
+    *m++ = '-';
+    m = std::to_chars(m, mbuf + sizeof mbuf, impl->member_seq.fetch_add(1)).ptr;
+    member = std::string_view(mbuf, static_cast<size_t>(m - mbuf));
+    p = write_cmd(p, std::string_view("MULTI"));
+    p = write_cmd(p, std::string_view("ZREMRANGEBYSCORE"), rkey, kInf, now - per_us);
+    p = write_cmd(p, std::string_view("ZCARD"), rkey);
+    p = write_cmd(p, std::string_view("ZADD"), rkey, now, member);
+    p = write_cmd(p, std::string_view("PEXPIRE"), rkey, (per_us + 999) / 1000);
+    b.count = 5;
+    if (req.want_rate_reset) {
+      p = write_cmd(p, std::string_view("ZRANGE"), rkey, kZero, kZero,
+                    std::string_view("WITHSCORES"));
+      ++b.count;
+    }
+    if (impl->cluster) b.route_key = req.rate_key;
   }
   if (quota) {
-    cmds.push_back(Command{"INCR", req.quota_key});
-    cmds.push_back(Command{"PTTL", req.quota_key});
+    p = write_cmd(p, std::string_view("INCR"), qkey);
+    p = write_cmd(p, std::string_view("PTTL"), qkey);
+    b.count += 2;
+    if (impl->cluster && b.route_key.empty()) b.route_key = req.quota_key;
   }
-  if (rate) cmds.push_back(Command{"EXEC"});
-  auto r = co_await run(impl, std::move(cmds));
+  if (rate) {
+    p = write_cmd(p, std::string_view("EXEC"));
+    ++b.count;
+  }
+  b.resp.resize(static_cast<size_t>(p - b.resp.data()));
+  auto r = co_await run(impl, std::move(b));
   if (!r || r->empty()) co_return false;
   const std::vector<Reply>* res = &*r;
   if (rate) {
@@ -968,7 +1091,7 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
       rate_refused = true;
       out.rate_allowed = false;
       out.rate_remaining = 0;
-      after.push_back(Command{"ZREM", req.rate_key, member});
+      after.push_back(Command{"ZREM", req.rate_key, std::string(member)});
     } else {
       out.rate_allowed = true;
       out.rate_remaining = std::max<int64_t>(0, req.rate - n - 1);
