@@ -1,5 +1,10 @@
-# Helpers shared by bench/run.sh and bench/mtls.sh (sourced; defines functions only, plus
-# nothing that runs). The caller sets WORK, PIDS, CLIENTS and USED_PORTS before using them.
+# Helpers shared by bench/run.sh, bench/tls.sh and bench/scaling.sh (sourced: it defines
+# functions, and sets PATH, HZ and USED_PORTS). The caller sets WORK, PIDS and CLIENTS.
+
+# Set for every script that sources this file.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+HZ="$(getconf CLK_TCK)"
+USED_PORTS=" "
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
@@ -154,4 +159,35 @@ median() {  # median SCENARIO PROXY COLUMN -> "nan" when there is nothing
 }
 sumcol() {  # sumcol SCENARIO PROXY COLUMN -> the column's total
   awk -F'\t' -v s="$1" -v p="$2" -v c="$3" 'NR > 1 && $1 == s && $2 == p { t += $c } END { print t + 0 }' "$RESULTS"
+}
+
+# Debian packages a script needs: `need_pkg CMD PACKAGE` for each, then `install_needed`
+# (apt-get, only when something is missing; sudo when not root).
+NEEDED_PKGS=()
+need_pkg() { command -v "$1" >/dev/null 2>&1 || NEEDED_PKGS+=("$2"); }
+install_needed() {
+  (( ${#NEEDED_PKGS[@]} )) || return 0
+  log "installing missing packages: ${NEEDED_PKGS[*]}"
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "need root or sudo to install: ${NEEDED_PKGS[*]}"
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${NEEDED_PKGS[@]}" >/dev/null
+  NEEDED_PKGS=()
+}
+
+# begin_run NAME: the run's temp dir (WORK), process bookkeeping, clean-up at exit, and the raw
+# output dir bench/results/raw/NAME-<timestamp> (RAW).
+begin_run() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-$1.XXXXXX")"
+  PIDS=()
+  CLIENTS=()
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  STAMP="$(date +%Y%m%d-%H%M%S)"
+  RAW="$BENCH/results/raw/$1-$STAMP"
+  mkdir -p "$RAW"
 }

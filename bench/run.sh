@@ -21,10 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
-HZ="$(getconf CLK_TCK)"
 declare -A SNAP
-USED_PORTS=" "
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # ---------------------------------------------------------------------------------------------
 # Knobs

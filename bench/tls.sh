@@ -27,12 +27,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
-export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
-HZ="$(getconf CLK_TCK)"
 declare -A SNAP
-USED_PORTS=" "
 
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-10s}"
@@ -86,15 +83,7 @@ fi
 taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null \
   || die "needs CPUs 0 and 1 (proxy + origin on CPU 0, load generator on CPU 1)"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-tls-bench.XXXXXX")"
-PIDS=()
-CLIENTS=()
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-STAMP="$(date +%Y%m%d-%H%M%S)"
-RAW="$BENCH/results/raw/tls-$STAMP"
-mkdir -p "$RAW"
+begin_run tls
 
 log "building the load generator"
 g++ -O2 -std=c++17 -o "$WORK/mtls_load" "$BENCH/mtls_load.cpp" -lssl -lcrypto
