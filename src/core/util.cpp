@@ -14,14 +14,42 @@
 
 namespace gh {
 
+namespace {
+// ASCII upper-case letters of eight bytes at once turned to lower case; every other byte
+// (non-letters, bytes >= 0x80) unchanged.
+uint64_t lower8(uint64_t v) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  const uint64_t seven = v & ~kHigh;                      // each byte's low 7 bits
+  const uint64_t above_z = seven + (0x7f - 'Z') * kOnes;  // high bit: byte > 'Z'
+  const uint64_t from_a = seven + (0x80 - 'A') * kOnes;   // high bit: byte >= 'A'
+  const uint64_t upper = from_a & ~above_z & ~v & kHigh;  // high bit: 'A' <= byte <= 'Z'
+  return v | (upper >> 2);                                // + 0x20
+}
+uint64_t load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]);
-    unsigned char y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
-    if (x != y) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  size_t n = a.size();
+  if (n >= 8) {  // eight bytes per step; the last step overlaps bytes already compared
+    for (; n > 8; n -= 8, x += 8, y += 8) {
+      if (lower8(load8(x)) != lower8(load8(y))) return false;
+    }
+    return lower8(load8(x + n - 8)) == lower8(load8(y + n - 8));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(x[i]);
+    auto d = static_cast<unsigned char>(y[i]);
+    if (c >= 'A' && c <= 'Z') c = static_cast<unsigned char>(c + 32);
+    if (d >= 'A' && d <= 'Z') d = static_cast<unsigned char>(d + 32);
+    if (c != d) return false;
   }
   return true;
 }
