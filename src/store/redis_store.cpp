@@ -106,9 +106,9 @@ char* write_arg(char* p, int64_t v) {
   char* e = std::to_chars(b, b + sizeof b, v).ptr;
   return write_arg(p, std::string_view(b, static_cast<size_t>(e - b)));
 }
-constexpr size_t kArgOverhead = 24;  // "$<length>\r\n" and "\r\n"
+constexpr size_t kArgOverhead = 25;  // '$', up to 20 digits, CRLF, then CRLF after the bytes
 size_t arg_bound(std::string_view a) { return a.size() + kArgOverhead; }
-[[maybe_unused]] size_t arg_bound(int64_t) { return 20 + kArgOverhead; }
+size_t arg_bound(int64_t) { return 20 + kArgOverhead; }
 
 template <typename... Args>
 size_t cmd_bound(const Args&... args) {
@@ -1010,15 +1010,10 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
                                   LimitResult& out) {
   const int64_t now = unix_now_us();
   const auto per_us = static_cast<int64_t>(req.per * 1e6);
-  // The commands go straight into one encoded batch (no per-command vectors or strings): the
-  // batch is sized once to a bound, written through a pointer, and trimmed.
+  // The commands go straight into one encoded batch (no per-command vectors or strings): one
+  // pass sizes it, a second writes it through a pointer.
   char mbuf[96];
   std::string_view member;
-  const std::string_view rkey = req.rate_key, qkey = req.quota_key;
-  const std::string_view kInf = "-inf", kZero = "0";
-  Batch b;
-  b.resp.resize(1280 + 6 * rkey.size() + 3 * qkey.size());
-  char* p = b.resp.data();
   if (rate) {
     const std::string_view prefix = impl->member_prefix;
     char* m = std::to_chars(mbuf, mbuf + 24, now).ptr;
@@ -1027,30 +1022,36 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
     *m++ = '-';
     m = std::to_chars(m, mbuf + sizeof mbuf, impl->member_seq.fetch_add(1)).ptr;
     member = std::string_view(mbuf, static_cast<size_t>(m - mbuf));
-    p = write_cmd(p, std::string_view("MULTI"));
-    p = write_cmd(p, std::string_view("ZREMRANGEBYSCORE"), rkey, kInf, now - per_us);
-    p = write_cmd(p, std::string_view("ZCARD"), rkey);
-    p = write_cmd(p, std::string_view("ZADD"), rkey, now, member);
-    p = write_cmd(p, std::string_view("PEXPIRE"), rkey, (per_us + 999) / 1000);
-    b.count = 5;
-    if (req.want_rate_reset) {
-      p = write_cmd(p, std::string_view("ZRANGE"), rkey, kZero, kZero,
-                    std::string_view("WITHSCORES"));
-      ++b.count;
+  }
+  const std::string_view rkey = req.rate_key, qkey = req.quota_key;
+  const std::string_view kInf = "-inf", kZero = "0";
+  using sv = std::string_view;
+  auto commands = [&](auto&& cmd) {
+    if (rate) {
+      cmd(sv("MULTI"));
+      cmd(sv("ZREMRANGEBYSCORE"), rkey, kInf, now - per_us);
+      cmd(sv("ZCARD"), rkey);
+      cmd(sv("ZADD"), rkey, now, member);
+      cmd(sv("PEXPIRE"), rkey, (per_us + 999) / 1000);
+      if (req.want_rate_reset) cmd(sv("ZRANGE"), rkey, kZero, kZero, sv("WITHSCORES"));
     }
-    if (impl->cluster) b.route_key = req.rate_key;
-  }
-  if (quota) {
-    p = write_cmd(p, std::string_view("INCR"), qkey);
-    p = write_cmd(p, std::string_view("PTTL"), qkey);
-    b.count += 2;
-    if (impl->cluster && b.route_key.empty()) b.route_key = req.quota_key;
-  }
-  if (rate) {
-    p = write_cmd(p, std::string_view("EXEC"));
+    if (quota) {
+      cmd(sv("INCR"), qkey);
+      cmd(sv("PTTL"), qkey);
+    }
+    if (rate) cmd(sv("EXEC"));
+  };
+  Batch b;
+  size_t bound = 0;
+  commands([&](const auto&... args) {
+    bound += cmd_bound(args...);
     ++b.count;
-  }
+  });
+  b.resp.resize(bound);
+  char* p = b.resp.data();
+  commands([&](const auto&... args) { p = write_cmd(p, args...); });
   b.resp.resize(static_cast<size_t>(p - b.resp.data()));
+  if (impl->cluster) b.route_key = rate ? req.rate_key : req.quota_key;
   auto r = co_await run(impl, std::move(b));
   if (!r || r->empty()) co_return false;
   const std::vector<Reply>* res = &*r;
