@@ -191,3 +191,11 @@ begin_run() {
   RAW="$BENCH/results/raw/$1-$STAMP"
   mkdir -p "$RAW"
 }
+
+# GATEHOUSE_BIN: the binary under test (default build/release/gatehouse, relative to the repo
+# root), made absolute; dies when it is not there.
+resolve_gatehouse_bin() {
+  GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
+  [[ "$GATEHOUSE_BIN" = /* ]] || GATEHOUSE_BIN="$ROOT/$GATEHOUSE_BIN"
+  [[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
+}

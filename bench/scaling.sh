@@ -25,13 +25,11 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-64}"
 WARMUP="${WARMUP:-1s}"
 PAUSE="${PAUSE:-2}"
-GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
   DURATION=3s
 fi
-[[ "$GATEHOUSE_BIN" = /* ]] || GATEHOUSE_BIN="$ROOT/$GATEHOUSE_BIN"
-[[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
+resolve_gatehouse_bin
 for knob in ROUNDS CONNS; do
   [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || die "$knob must be a positive integer"
 done
