@@ -448,16 +448,9 @@ class RedisStore::Impl::Conn : public std::enable_shared_from_this<RedisStore::I
     Reply slot;  // outlives the reader
     std::unique_ptr<redisReader, void (*)(redisReader*)> reader(
         redisReaderCreateWithFunctions(&g_reply_fns), redisReaderFree);
-    if (!reader) {
-      close_socket();
-      broken_now_ = true;
-      fail_all();
-      broken_.cancel();
-      co_return;
-    }
-    reader->privdata = &slot;
+    if (reader) reader->privdata = &slot;  // no reader (out of memory): straight to the end
     std::vector<char> buf(16384);
-    while (!closed_) {
+    while (reader && !closed_) {
       auto [ec, n] = co_await read_some(asio::buffer(buf));
       if (ec) break;
       if (redisReaderFeed(reader.get(), buf.data(), n) != REDIS_OK) break;
