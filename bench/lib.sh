@@ -199,3 +199,27 @@ resolve_gatehouse_bin() {
   [[ "$GATEHOUSE_BIN" = /* ]] || GATEHOUSE_BIN="$ROOT/$GATEHOUSE_BIN"
   [[ -x "$GATEHOUSE_BIN" ]] || die "no gatehouse binary at $GATEHOUSE_BIN (build the release preset, or set GATEHOUSE_BIN)"
 }
+
+to_ms() {  # wrk latency "812.00us" / "1.23ms" / "1.01s" -> milliseconds
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "nan" }'
+}
+
+wrk_result() {  # wrk_result OUTFILE -> "req_per_s p99_ms errors non2xx requests" (0s when wrk gave nothing)
+  local rps p99 errs non2xx count
+  rps="$(awk '/^Requests\/sec:/ {print $2}' "$1")"
+  p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$1")")"
+  errs="$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$1")"
+  non2xx="$(awk '/Non-2xx/ { s += $NF } END { print s + 0 }' "$1")"
+  count="$(awk '/ requests in / { print $1; exit }' "$1")"
+  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; }
+  echo "$rps ${p99:-nan} $errs $non2xx $count"
+}
+
+range() {  # " (min–max)" when there is more than one round
+  column_of "$1" "$2" "$3" | awk -v d="$4" '{ v[NR] = $1 } END { if (NR > 1) printf " (%.*f–%.*f)", d, v[1], d, v[NR] }'
+}

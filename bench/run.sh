@@ -509,14 +509,6 @@ per_request_us() {  # per_request_us JIFFIES COUNT -> CPU microseconds of the pr
   awk -v j="$1" -v n="$2" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "nan" }'
 }
 
-to_ms() {  # wrk latency "812.00us" / "1.23ms" / "1.01s" -> milliseconds
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else printf "nan" }'
-}
 
 # run_keepalive SCENARIO NAME ROUND: SCENARIO "keepalive" (keyless, GET /), "keyed" (GET /keyed/,
 # every request with the next token in Authorization, from bench/wrk-keyed.lua) or "policy" (the
@@ -541,12 +533,8 @@ run_keepalive() {
     || log "warning: wrk exited non-zero for $name (see $out)"
   cpu="$(snap_end "$pid")"
   if [[ "$scen" == policy ]]; then rj1="$(tree_jiffies "$PID_redis")"; rt1="$(date +%s.%N)"; read -r -a r1 < <(redis_stats); fi
-  rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-  p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$out")")"
-  errs="$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$out")"
-  non2xx="$(awk '/Non-2xx/ { s += $NF } END { print s + 0 }' "$out")"
-  count="$(awk '/ requests in / { print $1; exit }' "$out")"
-  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; log "warning: no result from wrk for $name (see $out)"; }
+  read -r rps p99 errs non2xx count < <(wrk_result "$out")
+  [[ "$count" != 0 ]] || log "warning: no result from wrk for $name (see $out)"
   us="$(per_request_us "${cpu##* }" "$count")"
   lg="$(client_cpu)"
   if [[ "$scen" == policy ]]; then
@@ -701,9 +689,6 @@ done
 # otherwise): 14 Redis %, 15 Redis CPU us per request, 16 Redis commands sent by clients per request,
 # 17 EVALSHA+EVAL per request, 18 all commands Redis ran per request (inside scripts too),
 # 19 Redis socket reads per request, 20 proxy + Redis CPU us per request.
-range() {  # " (min–max)" when there is more than one round
-  column_of "$1" "$2" "$3" | awk -v d="$4" '{ v[NR] = $1 } END { if (NR > 1) printf " (%.*f–%.*f)", d, v[1], d, v[NR] }'
-}
 
 declare -A M
 for s in keepalive keyed policy handshake h2 idle; do

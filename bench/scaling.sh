@@ -112,13 +112,6 @@ log "ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS gatehouse=$GATEHOUSE_BIN ($G
 RESULTS="$RAW/results.tsv"
 printf 'proxy\tworkers\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tloadgen_pct\tproxy_us_per_req\tproxy_threads_busy\n' > "$RESULTS"
 
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else printf "nan" }'
-}
 
 measure() {  # measure INSTANCE ROUND
   local inst="$1" round="$2" pid out t0 t1 b0 a0 b1 a1 e0 e1 c0 c1 g0 g1 o0 o1 rps p99 errs count
@@ -138,11 +131,9 @@ measure() {  # measure INSTANCE ROUND
   t1="$(date +%s.%N)"
   read -r e0 c0 < <(cpu_busy 0); read -r e1 c1 < <(cpu_busy 1)
   g1="$(tree_jiffies "$pid")"; o1="$(tree_jiffies "$PID_origin")"
-  rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-  p99="$(to_ms "$(awk '$1=="99%" {print $2}' "$out")")"
-  errs="$(awk '/Socket errors:/ { gsub(/,/, ""); s += $4 + $6 + $8 + $10 } /Non-2xx/ { s += $NF } END { print s + 0 }' "$out")"
-  count="$(awk '/ requests in / { print $1; exit }' "$out")"
-  [[ -n "$rps" && -n "$count" ]] || { rps=0; count=0; log "warning: no result from wrk for $inst (see $out)"; }
+  local non2xx
+  read -r rps p99 errs non2xx count < <(wrk_result "$out")
+  [[ "$count" != 0 ]] || log "warning: no result from wrk for $inst (see $out)"
   local lg
   lg="$(awk '{ if ($1 > 0) printf "%.0f", 100 * ($2 + $3) / $1; else print "nan" }' "$WORK/client.time" 2>/dev/null || echo nan)"
   awk -v inst="$inst" -v round="$round" -v rps="$rps" -v p99="${p99:-nan}" -v errs="$errs" -v n="$count" -v hz="$HZ" \
@@ -166,14 +157,9 @@ for (( r = 1; r <= ROUNDS; r++ )); do
   done
 done
 
-med() {  # med PROXY WORKERS COLUMN
-  awk -F'\t' -v p="$1" -v w="$2" -v c="$3" 'NR > 1 && $1 == p && $2 == w && $c != "nan" { print $c }' "$RESULTS" | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-rng() {
-  awk -F'\t' -v p="$1" -v w="$2" -v c="$3" 'NR > 1 && $1 == p && $2 == w && $c != "nan" { print $c }' "$RESULTS" | sort -g |
-    awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR > 1) printf " (%.0f–%.0f)", lo, hi }'
-}
+# lib.sh's median/range read the results by their first two columns: here proxy and workers.
+med() { median "$@"; }
+rng() { range "$1" "$2" "$3" 0; }
 
 OUT="$BENCH/results/scaling-latest.md"
 {
