@@ -37,6 +37,7 @@ KEYS="${KEYS:-1000}"                 # keys created for the keyed scenario
 COLD_REPS="${COLD_REPS:-3}"          # session cache cold/warm repetitions (a gatehouse restart each)
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
 REDIS_CPU="${REDIS_CPU:-0}"          # the CPU redis-server runs on in the policy scenario (0 or 1)
+REDIS_LIMITER="${REDIS_LIMITER:-rolling}"  # policy scenario on Redis: rolling (fleet-wide) or gateway
 SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2 idle}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
@@ -54,6 +55,7 @@ WARMUP_S="$(to_seconds "$WARMUP")"
 [[ "$COLD_REPS" =~ ^[1-9][0-9]?$ ]] || die "COLD_REPS must be an integer from 1 to 99"
 (( DUR_S >= 1 && DUR_S <= 600 )) || die "DURATION must be between 1 s and 10 min"
 [[ "$REDIS_CPU" == 0 || "$REDIS_CPU" == 1 ]] || die "REDIS_CPU must be 0 or 1"
+[[ "$REDIS_LIMITER" == rolling || "$REDIS_LIMITER" == gateway ]] || die "REDIS_LIMITER must be rolling or gateway"
 declare -A WANT
 for s in ${SCENARIOS//,/ }; do
   case "$s" in
@@ -202,8 +204,10 @@ start_gatehouse
 
 # Policy scenario: Redis (Debian's redis-server, no persistence, on CPU 0 with the proxies, or on
 # CPU 1 with the load generator when REDIS_CPU=1: a fleet's Redis runs on a host of its own) and
-# a second Gatehouse on it, with the policy API only, counting the rate limit and the quota in
-# Redis (enable_redis_rolling_limiter: one MULTI/EXEC round trip per request for both).
+# a second Gatehouse on it, with the policy API only. REDIS_LIMITER=rolling (the default): the rate
+# limit and the quota are counted in Redis (enable_redis_rolling_limiter: one MULTI/EXEC round trip
+# per request for both, exact across a fleet). REDIS_LIMITER=gateway: Tyk's default set-up, the
+# rate limit counted by the gateway itself and the quota in Redis (INCR and PTTL, one round trip).
 rcli() { taskset -c 1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 if want policy; then
   mkdir -p "$WORK/redis"
@@ -215,6 +219,8 @@ if want policy; then
   mkdir -p "$WORK/gatehouse_redis.d/apps" "$WORK/gatehouse_redis.d/policies"
   render "$BENCH/gatehouse-redis.conf.tmpl" "$WORK/gatehouse_redis.d/tyk.conf" DIR="$WORK/gatehouse_redis.d" \
     PORT="${PORT[gatehouse_redis]}" REDIS_PORT="$REDIS_PORT" CERT="$CERT" KEY="$KEY" SECRET="$SECRET"
+  [[ "$REDIS_LIMITER" == rolling ]] ||
+    sed -i '/"enable_redis_rolling_limiter": true,/d' "$WORK/gatehouse_redis.d/tyk.conf"
   chmod 600 "$WORK/gatehouse_redis.d/tyk.conf"
   policy_files "$WORK/gatehouse_redis.d"
   start_gatehouse gatehouse_redis
@@ -397,18 +403,21 @@ fi  # want keyed
 # request does both (MULTI/EXEC with ZADD and INCR in Redis's command counters, no script).
 redis_stats() {  # -> "all script round_trips reads" cumulative counters of the Redis server
   # all: every command Redis ran (INFO excluded); script: EVALSHA + EVAL calls; round_trips: the
-  # batches Gatehouse sent, counted from above: one per MULTI (the limit transaction), one per
-  # script call and one per command outside a transaction (GET of a session, and the follow-ups
-  # ZREM, DECR, EXPIRE a refusal or a new quota period needs, each counted as one);
-  # reads: socket reads Redis processed (pipelined commands share one).
-  rcli INFO all | tr -d '\r' | awk -F'[:=,]' '
+  # batches Gatehouse sent, counted from above: one per limit batch (MULTI with the rolling
+  # limiter; INCR, pipelined with its PTTL, with REDIS_LIMITER=gateway), one per script call and
+  # one per other command (GET of a session, and the follow-ups ZREM, DECR, EXPIRE a refusal or a
+  # new quota period needs, each counted as one); reads: socket reads Redis processed (pipelined
+  # commands share one).
+  rcli INFO all | tr -d '\r' | awk -F'[:=,]' -v limiter="$REDIS_LIMITER" '
     /^cmdstat_/ { cmd = substr($1, 9); if (cmd == "info") next; c[cmd] = $3; all += $3 }
     /^total_reads_processed:/ { reads = $2 }
     END {
       script = c["evalsha"] + c["eval"]
-      split("multi exec zremrangebyscore zcard zadd pexpire zrange incr pttl", tx, " ")
+      batch = limiter == "rolling" ? "multi exec zremrangebyscore zcard zadd pexpire zrange incr pttl" : "incr pttl"
+      split(batch, tx, " ")
       in_tx = 0; for (k in tx) in_tx += c[tx[k]]
-      printf "%d %d %d %d\n", all, script, c["multi"] + script + (all - script - in_tx), reads }'
+      batches = limiter == "rolling" ? c["multi"] : c["incr"]
+      printf "%d %d %d %d\n", all, script, batches + script + (all - script - in_tx), reads }'
 }
 cmdcalls() {  # cmdcalls CMD... -> how often Redis ran each command so far (space-separated)
   rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v want="$*" 'BEGIN { n = split(want, w, " ") }
@@ -436,9 +445,15 @@ if want policy; then
       extra="; quota counts (3 requests: $lcodes, X-RateLimit-Limit ${llim#limit=}, remaining ${lrem#remaining=})"
       if [[ "$name" == gatehouse_redis ]]; then
         read -r e1 v1 m1 z1 i1 < <(cmdcalls evalsha eval multi zadd incr)
-        (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 3 && z1 - z0 == 3 && i1 - i0 == 3 )) \
-          || die "$name: expected 3 transactions with 3 ZADD and 3 INCR (no script) in Redis for 3 requests, got $(( m1 - m0 )), $(( z1 - z0 )), $(( i1 - i0 )) (scripts $(( e1 + v1 - e0 - v0 )))"
-        extra+="; in Redis: 3 MULTI/EXEC transactions, 3 ZADD (rate), 3 INCR (quota), no script, for these 3 requests"
+        if [[ "$REDIS_LIMITER" == rolling ]]; then
+          (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 3 && z1 - z0 == 3 && i1 - i0 == 3 )) \
+            || die "$name: expected 3 transactions with 3 ZADD and 3 INCR (no script) in Redis for 3 requests, got $(( m1 - m0 )), $(( z1 - z0 )), $(( i1 - i0 )) (scripts $(( e1 + v1 - e0 - v0 )))"
+          extra+="; in Redis: 3 MULTI/EXEC transactions, 3 ZADD (rate), 3 INCR (quota), no script, for these 3 requests"
+        else
+          (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 0 && z1 - z0 == 0 && i1 - i0 == 3 )) \
+            || die "$name: expected 3 INCR and no transaction, ZADD or script in Redis for 3 requests, got $(( i1 - i0 )) INCR, $(( m1 - m0 )) MULTI, $(( z1 - z0 )) ZADD, $(( e1 + v1 - e0 - v0 )) scripts"
+          extra+="; in Redis: 3 INCR (quota), no transaction, sorted set or script, for these 3 requests"
+        fi
       fi
       client 30 "$WORK/low-key.txt" "${KEYPY[@]}" create-policy "$port" "$SECRET" "$LOW_POLICY_ID" 1 "$WORK/low-token.txt" \
         || die "$name: could not create a key with $LOW_POLICY_ID"
@@ -759,6 +774,7 @@ cmd="ROUNDS=$ROUNDS DURATION=$DURATION CONNS=$CONNS HS_CONNS=$HS_CONNS KEYS=$KEY
 [[ "$SCENARIOS" == "keepalive keyed policy handshake h2 idle" ]] || cmd="SCENARIOS='$SCENARIOS' $cmd"
 [[ "$GATEHOUSE_BIN" == "$ROOT/build/release/gatehouse" ]] || cmd="GATEHOUSE_BIN=$GATEHOUSE_BIN $cmd"
 [[ "$REDIS_CPU" == 0 ]] || cmd="REDIS_CPU=$REDIS_CPU $cmd"
+[[ "$REDIS_LIMITER" == rolling ]] || cmd="REDIS_LIMITER=$REDIS_LIMITER $cmd"
 
 REPORT="$RAW/table.md"
 {
@@ -773,10 +789,15 @@ REPORT="$RAW/table.md"
          "in \`Authorization\` on every request."
   fi
   if want policy; then
+    if [[ "$REDIS_LIMITER" == rolling ]]; then
+      redis_mode="\`enable_redis_rolling_limiter\`: rate limit and quota counted in Redis, one MULTI/EXEC round trip per request"
+    else
+      redis_mode="Tyk's default limiter set-up: the rate limit counted by the gateway, the quota in Redis (INCR and PTTL), one round trip per request"
+    fi
     echo "Policy: $KEYS keys created with \`\"apply_policies\": [\"$POLICY_ID\"]\` (rate $POLICY_RATE per $POLICY_PER s," \
          "quota $POLICY_QUOTA per 3600 s, never reached) on \`/policy/\`, on Gatehouse's embedded store (rate limit and quota" \
-         "counted in the gateway) and on a Redis store (Debian's redis-server on CPU $REDIS_CPU, \`enable_redis_rolling_limiter\`:" \
-         "rate limit and quota counted in Redis, one MULTI/EXEC round trip per request); nginx adds \`limit_req\` (per token," \
+         "counted in the gateway) and on a Redis store (Debian's redis-server on CPU $REDIS_CPU, $redis_mode);" \
+         "nginx adds \`limit_req\` (per token," \
          "${POLICY_RATE}r/s) to the token \`map\`, HAProxy a stick table per token (\`http_req_rate(1s)\`, \`http_req_cnt\`) with" \
          "deny rules above never-reached thresholds. In the policy rows the gatehouse column is the embedded store or the" \
          "Redis store as labelled; nginx and haproxy are the same measurements in both."
@@ -849,7 +870,7 @@ REPORT="$RAW/table.md"
     echo
     echo "Redis per request in the Redis-store runs (medians; \`INFO commandstats\` and \`INFO stats\` before and after" \
          "each measured wrk run, divided by the requests wrk counted): $(fmt "${M[policy,gatehouse_redis,16]}" 3)" \
-         "round trips (MULTI/EXEC transactions, script calls and commands outside a transaction), with" \
+         "round trips (limit batches: MULTI/EXEC transactions, or INCR+PTTL pairs with REDIS_LIMITER=gateway; script calls; other commands), with" \
          "$(fmt "${M[policy,gatehouse_redis,17]}" 3) EVALSHA/EVAL; $(fmt "${M[policy,gatehouse_redis,18]}" 2) commands run by Redis in all" \
          "(MULTI and EXEC included); $(fmt "${M[policy,gatehouse_redis,19]}" 3) socket reads by Redis" \
          "(commands pipelined on one connection share a read); Redis CPU $(fmt "${M[policy,gatehouse_redis,15]}" 1) µs" \
