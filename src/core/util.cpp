@@ -33,11 +33,7 @@ uint64_t load8(const char* p) {
 }
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  const char* x = a.data();
-  const char* y = b.data();
-  size_t n = a.size();
+bool iequals_n(const char* x, const char* y, size_t n) {
   if (n >= 8) {  // eight bytes per step; the last step overlaps bytes already compared
     for (; n > 8; n -= 8, x += 8, y += 8) {
       if (lower8(load8(x)) != lower8(load8(y))) return false;

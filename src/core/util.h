@@ -10,7 +10,13 @@
 
 namespace gh {
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive comparison of `n` bytes at `a` and `b`.
+bool iequals_n(const char* a, const char* b, size_t n);
+// ASCII case-insensitive equality. Inline so that the common mismatch, a different length, costs
+// no call (header names are compared many times per request).
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && iequals_n(a.data(), b.data(), a.size());
+}
 std::string to_lower(std::string_view s);
 std::string_view trim(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);

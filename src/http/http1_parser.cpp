@@ -1,6 +1,9 @@
 #include "http/http1_parser.h"
 
 #include <array>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 
 #include "core/util.h"
 
@@ -62,12 +65,84 @@ std::string_view header_get(const std::vector<Header>& hs, std::string_view name
   return {};
 }
 
+// Eight bytes of `p` as one little-endian word (a byte order fixed so that the lowest flagged
+// byte below is the first one in the text).
+inline uint64_t load8(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
+
+// A high bit in each byte of `v` below 0x20 or equal to 0x7f: the bytes a field value may not
+// hold, HTAB aside (obs-text, 0x80 and up, is allowed and never flagged). Borrows only run
+// upwards, so the lowest flag always marks the first such byte.
+inline uint64_t special_bytes(uint64_t v) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  const uint64_t del = v ^ (kOnes * 0x7f);
+  return (((v - kOnes * 0x20) & ~v) | ((del - kOnes) & ~del)) & kHigh;
+}
+
+// The first byte at or after `i` that is below 0x20 or 0x7f; `s.size()` when there is none.
+inline size_t find_special(std::string_view s, size_t i) {
+  for (; i + 8 <= s.size(); i += 8) {
+    if (uint64_t m = special_bytes(load8(s.data() + i)))
+      return i + static_cast<size_t>(std::countr_zero(m)) / 8;
+  }
+  for (; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) break;
+  }
+  return i;
+}
+
+// One ordinary header line at `pos` (name, colon, value, CRLF, nothing to refuse): its name, its
+// value without surrounding whitespace and the offset just past its LF; false for anything else
+// (the last line, an incomplete line, a line to refuse), which the byte-wise parser then takes.
+// Names are checked byte by byte (they are short), values eight bytes at a time.
+bool plain_field_line(std::string_view buf, size_t pos, Header& out, size_t& next) {
+  size_t i = pos;
+  while (i < buf.size() && kTchar[static_cast<unsigned char>(buf[i])]) ++i;
+  if (i == pos || i >= buf.size() || buf[i] != ':') return false;
+  const std::string_view name = buf.substr(pos, i - pos);
+  size_t v = i + 1;
+  while (v < buf.size() && (buf[v] == ' ' || buf[v] == '\t')) ++v;
+  size_t k = v;
+  while (true) {
+    k = find_special(buf, k);
+    if (k + 1 >= buf.size()) return false;  // no CRLF yet
+    if (buf[k] == '\t') {
+      ++k;
+      continue;
+    }
+    if (buf[k] != '\r' || buf[k + 1] != '\n') return false;
+    break;
+  }
+  size_t e = k;
+  while (e > v && (buf[e - 1] == ' ' || buf[e - 1] == '\t')) --e;
+  out = Header{name, buf.substr(v, e - v)};
+  next = k + 2;
+  return true;
+}
+
 // Parses header lines starting at `pos` in `buf` until the empty line. On success sets *end to
-// the offset just past the empty line.
+// the offset just past the empty line. `bytewise` leaves out plain_field_line (the tests compare
+// the two ways).
 ParseResult parse_fields(std::string_view buf, size_t pos, const ParseLimits& limits,
-                         std::vector<Header>& headers, size_t* end) {
+                         std::vector<Header>& headers, size_t* end, bool bytewise = false) {
   const size_t start = pos;
   while (true) {
+    Header h;
+    size_t next = 0;
+    if (!bytewise && plain_field_line(buf, pos, h, next)) {
+      // The same limits, in the same order, as the byte-wise path below.
+      if (next - start > limits.max_header_bytes)
+        return error(431, "request header fields too large");
+      if (headers.size() >= limits.max_headers) return error(431, "too many header fields");
+      headers.push_back(h);
+      pos = next;
+      continue;
+    }
     size_t lf = buf.find('\n', pos);
     if (lf == std::string_view::npos) {
       if (buf.size() - start > limits.max_header_bytes)
@@ -178,6 +253,11 @@ void reset_keeping_buffers(Head& out) {
 }  // namespace
 
 bool is_tchar(unsigned char c) { return kTchar[c]; }
+
+ParseResult detail::parse_header_fields(std::string_view buf, const ParseLimits& limits,
+                                        std::vector<Header>& headers, size_t* end, bool bytewise) {
+  return parse_fields(buf, 0, limits, headers, end, bytewise);
+}
 
 std::string_view RequestHead::get(std::string_view name) const { return header_get(headers, name); }
 bool RequestHead::has(std::string_view name) const {

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <string_view>
+#include <vector>
 
 #include "http/message.h"
 
@@ -39,5 +40,12 @@ ParseResult parse_response_head(std::string_view buf, const ParseLimits& limits,
                                 std::string_view request_method, ResponseHead& out);
 
 bool is_tchar(unsigned char c);
+
+namespace detail {
+// The header-field lines of `buf` up to and including the empty line (for the tests): the
+// parser's own path, or with `bytewise` its byte-at-a-time path alone; both must agree.
+ParseResult parse_header_fields(std::string_view buf, const ParseLimits& limits,
+                                std::vector<Header>& headers, size_t* end, bool bytewise);
+}  // namespace detail
 
 }  // namespace gh::http

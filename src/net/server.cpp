@@ -64,6 +64,7 @@ using tcp = asio::ip::tcp;
 using asio::awaitable;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
+using namespace std::string_view_literals;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
@@ -81,7 +82,7 @@ const char* const kStoreDown = "Key store not available";
 void append_decimal(std::string& out, uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
 bool list_has_token(std::string_view list, std::string_view token) {
@@ -568,18 +569,18 @@ using Denial = std::optional<std::pair<int, const char*>>;
 void append_signed(std::string& out, int64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
 // The X-RateLimit-* header lines (each ending in CRLF).
 void append_limit_headers(std::string& out, const Exchange::LimitHeaders& h) {
-  out += "X-RateLimit-Limit: ";
+  out += "X-RateLimit-Limit: "sv;
   append_signed(out, h.limit);
-  out += "\r\nX-RateLimit-Remaining: ";
+  out += "\r\nX-RateLimit-Remaining: "sv;
   append_signed(out, h.remaining);
-  out += "\r\nX-RateLimit-Reset: ";
+  out += "\r\nX-RateLimit-Reset: "sv;
   append_signed(out, h.reset);
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 
 // A stored session with its policies applied, as the request path reads it.
@@ -964,11 +965,11 @@ struct H2UpConn : http::H2ClientHandler {
   void on_response(int32_t id, int status, http::Fields&& fields) override {
     H2UpStream* s = find(id);
     if (!s) return;
-    s->pending += "HTTP/1.1 ";
+    s->pending += "HTTP/1.1 "sv;
     append_decimal(s->pending, static_cast<unsigned>(status));
     s->pending += ' ';
     s->pending += http::reason_phrase(status);
-    s->pending += "\r\n";
+    s->pending += "\r\n"sv;
     bool has_length = false;
     for (auto& [k, v] : fields) {
       if (k == "connection" || k == "keep-alive" || k == "proxy-connection" ||
@@ -976,15 +977,15 @@ struct H2UpConn : http::H2ClientHandler {
         continue;
       if (k == "content-length") has_length = true;
       append_canonical(s->pending, k);
-      s->pending += ": ";
+      s->pending += ": "sv;
       s->pending += v;
-      s->pending += "\r\n";
+      s->pending += "\r\n"sv;
     }
     if (!has_length && !s->head_request && status != 204 && status != 304) {
       s->chunked = true;
-      s->pending += "Transfer-Encoding: chunked\r\n";
+      s->pending += "Transfer-Encoding: chunked\r\n"sv;
     }
-    s->pending += "\r\n";
+    s->pending += "\r\n"sv;
     s->notify();
   }
   void on_data(int32_t id, const uint8_t* data, size_t n) override {
@@ -997,7 +998,7 @@ struct H2UpConn : http::H2ClientHandler {
     if (s->chunked) {
       http::append_chunk_header(s->pending, n);
       s->pending += d;
-      s->pending += "\r\n";
+      s->pending += "\r\n"sv;
     } else {
       s->pending += d;
     }
@@ -1009,9 +1010,9 @@ struct H2UpConn : http::H2ClientHandler {
     if (!s || !s->chunked) return;  // a body with a length has nowhere to carry them
     for (auto& [k, v] : fields) {
       append_canonical(s->trailers, k);
-      s->trailers += ": ";
+      s->trailers += ": "sv;
       s->trailers += v;
-      s->trailers += "\r\n";
+      s->trailers += "\r\n"sv;
     }
   }
   void on_close(int32_t id, uint32_t code) override {
@@ -1021,9 +1022,9 @@ struct H2UpConn : http::H2ClientHandler {
     s->closed = true;
     s->error = code;
     if (code == 0 && s->chunked) {
-      s->pending += "0\r\n";
+      s->pending += "0\r\n"sv;
       s->pending += s->trailers;
-      s->pending += "\r\n";
+      s->pending += "\r\n"sv;
     }
     s->notify();
     left();
@@ -1230,14 +1231,14 @@ void for_each_forwarded_trailer(std::string_view lines, F&& f) {
 
 // The last chunk of a chunked body and the trailer fields that are passed on.
 void append_last_chunk(std::string& out, std::string_view trailers) {
-  out += "0\r\n";
+  out += "0\r\n"sv;
   for_each_forwarded_trailer(trailers, [&](std::string_view n, std::string_view v) {
     out.append(n);
-    out += ": ";
+    out += ": "sv;
     out.append(v);
-    out += "\r\n";
+    out += "\r\n"sv;
   });
-  out += "\r\n";
+  out += "\r\n"sv;
 }
 
 // The response head to an HTTP/2 client: the upstream's fields less the hop-by-hop ones (as for
@@ -1922,7 +1923,7 @@ awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2S
   raw += r.method;
   raw += ' ';
   raw += r.path;
-  raw += " HTTP/1.1\r\n";
+  raw += " HTTP/1.1\r\n"sv;
   if (!r.authority.empty()) raw += "Host: " + r.authority + "\r\n";
   std::string cookies;
   for (const auto& [k, v] : r.headers) {
@@ -1931,20 +1932,20 @@ awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2S
       continue;
     }
     if (k == "cookie") {  // RFC 9113 8.2.3: one field again for HTTP/1.1
-      if (!cookies.empty()) cookies += "; ";
+      if (!cookies.empty()) cookies += "; "sv;
       cookies += v;
       continue;
     }
     if (k == "te" || k == "expect" || k == "transfer-encoding" || k == "connection") continue;
     raw += k;
-    raw += ": ";
+    raw += ": "sv;
     raw += v;
-    raw += "\r\n";
+    raw += "\r\n"sv;
   }
   if (!cookies.empty()) raw += "Cookie: " + cookies + "\r\n";
   // DATA frames of unknown total go to the upstream as chunks.
-  if (s->chunked_in) raw += "Transfer-Encoding: chunked\r\n";
-  raw += "\r\n";
+  if (s->chunked_in) raw += "Transfer-Encoding: chunked\r\n"sv;
+  raw += "\r\n"sv;
 
   Exchange ex;
   ex.start = Clock::now();
@@ -2707,7 +2708,7 @@ awaitable<bool> Worker::open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t
   target += ":" + std::to_string(t.port);
   std::string connect = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
   if (!p.authorization.empty()) connect += "Proxy-Authorization: " + p.authorization + "\r\n";
-  connect += "\r\n";
+  connect += "\r\n"sv;
   auto [wec, wn] = co_await asio::async_write(up.stream.lowest(), asio::buffer(connect), nothrow);
   if (wec) {
     err = "forward proxy " + p.authority + ": " + wec.message();
@@ -3103,7 +3104,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   head += ' ';
   if (plan.proxy && !spec.target.tls()) {
     // Through a forward proxy, a plain-HTTP request names its target in absolute form.
-    head += "http://";
+    head += "http://"sv;
     head += spec.target.authority;
   }
   const bool strip = spec.strip_auth_data && (spec.auth == apidef::AuthKind::kAuthToken ||
@@ -3115,13 +3116,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   } else {
     proxy::append_upstream_target(head, spec, path, req.query, req.has_query);
   }
-  head += " HTTP/1.1\r\nHost: ";
+  head += " HTTP/1.1\r\nHost: "sv;
   head.append(spec.preserve_host_header ? req.host : std::string_view(spec.target.authority));
-  head += "\r\n";
+  head += "\r\n"sv;
   if (plan.proxy && !spec.target.tls() && !plan.proxy->authorization.empty()) {
-    head += "Proxy-Authorization: ";
+    head += "Proxy-Authorization: "sv;
     head += plan.proxy->authorization;
-    head += "\r\n";
+    head += "\r\n"sv;
   }
   ConnectionLists listed(req.headers);
   bool has_xff = false;
@@ -3147,23 +3148,23 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       }
     }
     head.append(h.name);
-    head += ": ";
+    head += ": "sv;
     head.append(h.value);
-    head += "\r\n";
+    head += "\r\n"sv;
   }
   // The client's X-Forwarded-For values in order, then the client itself.
-  head += "X-Forwarded-For: ";
+  head += "X-Forwarded-For: "sv;
   const size_t xff_start = head.size();
   if (has_xff) {
     for (const auto& h : req.headers) {
       if (!iequals(h.name, "x-forwarded-for")) continue;
-      if (head.size() != xff_start) head += ", ";
+      if (head.size() != xff_start) head += ", "sv;
       head.append(h.value);
     }
   }
-  if (head.size() != xff_start) head += ", ";
+  if (head.size() != xff_start) head += ", "sv;
   head += c.remote_ip;
-  head += "\r\n";
+  head += "\r\n"sv;
   if (cfg.gatehouse.forward_client_cert && spec.use_mutual_tls_auth) {
     // Verified against the API's allow list before the request got here.
     auto leaf = tls::rfc9440_cert(c.stream.ssl());
@@ -3174,13 +3175,13 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     }
   }
   if (req.body == http::BodyKind::kLength) {
-    head += "Content-Length: ";
+    head += "Content-Length: "sv;
     append_decimal(head, req.content_length);
-    head += "\r\n";
+    head += "\r\n"sv;
   } else if (req.body == http::BodyKind::kChunked) {
-    head += "Transfer-Encoding: chunked\r\n";
+    head += "Transfer-Encoding: chunked\r\n"sv;
   }
-  head += "\r\n";
+  head += "\r\n"sv;
 
   if (req.expect_continue && req.body != http::BodyKind::kNone && !h2) {
     if (co_await c.stream.write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
@@ -3192,7 +3193,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   std::string& key = h2 ? h2->pool_key : c.pool_key;
   key.clear();
   key += spec.target.scheme;
-  key += "://";
+  key += "://"sv;
   key += spec.target.authority;
   key += plan.pool_tag;
 
@@ -3304,7 +3305,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           }
           http::append_chunk_header(out, s.data.size());
           out.append(s.data);
-          out += "\r\n";
+          out += "\r\n"sv;
         }
         if (dec.failed()) {
           client_error = 400;
@@ -3442,52 +3443,52 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     ex.status = resp.status;
   } else {
     out.reserve(resp.raw.size() + 128);
-    out += "HTTP/1.1 ";
+    out += "HTTP/1.1 "sv;
     append_decimal(out, static_cast<unsigned>(resp.status));
     out += ' ';
     if (resp.reason.empty())
       out += http::reason_phrase(resp.status);
     else
       out.append(resp.reason);
-    out += "\r\n";
+    out += "\r\n"sv;
     if (ex.limit_headers.present) append_limit_headers(out, ex.limit_headers);
     for_each_forwarded_field(resp, ex, [&](const http::Header& h) {
       out.append(h.name);
-      out += ": ";
+      out += ": "sv;
       out.append(h.value);
-      out += "\r\n";
+      out += "\r\n"sv;
     });
     switch (resp.body) {
       case http::BodyKind::kNone:
         if (resp.status != 204 && resp.status != 304 && req.method == "HEAD" &&
             resp.content_length) {
-          out += "Content-Length: ";
+          out += "Content-Length: "sv;
           append_decimal(out, resp.content_length);
-          out += "\r\n";
+          out += "\r\n"sv;
         } else if (resp.status != 204 && resp.status != 304 && req.method != "HEAD") {
-          out += "Content-Length: 0\r\n";
+          out += "Content-Length: 0\r\n"sv;
         }
         break;
       case http::BodyKind::kLength:
-        out += "Content-Length: ";
+        out += "Content-Length: "sv;
         append_decimal(out, resp.content_length);
-        out += "\r\n";
+        out += "\r\n"sv;
         break;
       case http::BodyKind::kChunked:
       case http::BodyKind::kUntilClose:
         if (req.version_minor == 1) {
           client_chunked = true;
-          out += "Transfer-Encoding: chunked\r\n";
+          out += "Transfer-Encoding: chunked\r\n"sv;
         } else {
           close_after = true;
         }
         break;
     }
     if (close_after)
-      out += "Connection: close\r\n";
+      out += "Connection: close\r\n"sv;
     else if (req.version_minor == 0)
-      out += "Connection: keep-alive\r\n";
-    out += "\r\n";
+      out += "Connection: keep-alive\r\n"sv;
+    out += "\r\n"sv;
     ex.status = resp.status;
   }
 
@@ -3560,7 +3561,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (!s.data.empty()) {
         if (client_chunked) http::append_chunk_header(out, s.data.size());
         out.append(s.data);
-        if (client_chunked) out += "\r\n";
+        if (client_chunked) out += "\r\n"sv;
       }
       if (dec.failed()) {
         upstream_ok = false;
@@ -3592,7 +3593,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (!d.empty()) {
         if (client_chunked) http::append_chunk_header(out, d.size());
         out.append(d);
-        if (client_chunked) out += "\r\n";
+        if (client_chunked) out += "\r\n"sv;
         up->in.consume(d.size());
       }
       if (!flush_now(client_ok)) client_ok = co_await flush_rest();
@@ -3600,7 +3601,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
       if (!co_await read_up()) {
         // The connection ended the body; a timeout means it was cut short.
         upstream_ok = !w.upstream_timed_out;
-        if (client_chunked && upstream_ok) out += "0\r\n\r\n";
+        if (client_chunked && upstream_ok) out += "0\r\n\r\n"sv;
         if (!flush_now(client_ok)) client_ok = co_await flush_rest();
         break;
       }
