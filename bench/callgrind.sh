@@ -5,9 +5,12 @@
 #   bench/callgrind.sh                          # policy API, Redis store and embedded store
 #   STORE=redis bench/callgrind.sh              # one store only (redis or embedded)
 #   GATEHOUSE_BIN=/tmp/old/gatehouse bench/callgrind.sh
+#   REDIS_LIMITER=gateway bench/callgrind.sh    # Tyk's default limiter set-up instead of the rolling one
 #
 # Set-up: a keyed API whose key gets a policy with a rate limit and a quota (never reached), TLS
-# 1.3 towards the client, a local nginx origin; on Redis with enable_redis_rolling_limiter. The
+# 1.3 towards the client, a local nginx origin; enable_redis_rolling_limiter (REDIS_LIMITER=rolling,
+# the default: on Redis one MULTI/EXEC per request counts both) or not (REDIS_LIMITER=gateway: the
+# rate limit counted by the gateway, on Redis only the quota: INCR and PTTL). The
 # gateway runs under `valgrind --tool=callgrind`; after WARM keep-alive requests its counters are
 # zeroed, N requests are made with `ab -k -c10`, the counters are dumped, and the total is divided
 # by N. Kernel time is not counted (callgrind sees user space only).
@@ -21,9 +24,11 @@ source "$BENCH/lib.sh"
 N="${N:-3000}"
 WARM="${WARM:-200}"
 STORE="${STORE:-redis embedded}"
+REDIS_LIMITER="${REDIS_LIMITER:-rolling}"
 resolve_gatehouse_bin
 [[ "$N" =~ ^[1-9][0-9]*$ && "$WARM" =~ ^[1-9][0-9]*$ ]] || die "N and WARM must be positive integers"
 for s in $STORE; do [[ "$s" == redis || "$s" == embedded ]] || die "STORE: redis and/or embedded"; done
+[[ "$REDIS_LIMITER" == rolling || "$REDIS_LIMITER" == gateway ]] || die "REDIS_LIMITER: rolling or gateway"
 
 for pair in valgrind:valgrind callgrind_control:valgrind ab:apache2-utils nginx:nginx-light \
             redis-server:redis-server openssl:openssl curl:curl ss:iproute2; do
@@ -64,9 +69,10 @@ for store in $STORE; do
   else
     render "$BENCH/gatehouse.conf.tmpl" "$d/tyk.conf" DIR="$d" PORT="$port" SECRET="$SECRET" \
       CERT="$WORK/cert.pem" KEY="$WORK/key.pem"
-    # The same limiter setting as on Redis (it decides how the embedded store counts, too).
+    # The same limiter setting as on Redis.
     sed -i 's/^  "gatehouse":/  "enable_redis_rolling_limiter": true,\n  "gatehouse":/' "$d/tyk.conf"
   fi
+  [[ "$REDIS_LIMITER" == rolling ]] || sed -i '/"enable_redis_rolling_limiter": true,/d' "$d/tyk.conf"
   render "$BENCH/gatehouse-api-policy.json.tmpl" "$d/apps/bench-policy.json" ORIGIN_PORT="$ORIGIN_PORT"
   render "$BENCH/gatehouse-policy.json.tmpl" "$d/policies/bench-policy.json" ID=bench-policy \
     RATE=1000000 PER=1 QUOTA_MAX=1000000000
@@ -96,7 +102,7 @@ for store in $STORE; do
   [[ "${failed:-1}" == 0 && -z "$non2xx" ]] || die "$store: ab reported failures (see $RAW/ab-$store.txt)"
   total="$(callgrind_annotate "$cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(/,/, "", $1); print $1 }')"
   [[ -n "$total" ]] || die "$store: no callgrind totals in $cg.1"
-  line="$store store: $(( total / N )) instructions per request ($N requests, ab -k -c10; $total in all)"
+  line="$store store ($REDIS_LIMITER limiter): $(( total / N )) instructions per request ($N requests, ab -k -c10; $total in all)"
   echo "$line" | tee -a "$OUT"
 done
 log "binary $GATEHOUSE_BIN (sha256 $(sha256sum "$GATEHOUSE_BIN" | cut -c1-12)); dumps in ${RAW#"$ROOT"/}/"
