@@ -691,9 +691,12 @@ class Worker {
   // The key check of a token API. A Denial is nullopt when the request is admitted, else the
   // status and Tyk's message. check_token_now decides without suspending (no coroutine frame)
   // when everything it needs is in memory, and returns false, having counted nothing, when it
-  // needs the store; check_token then decides with the same checks in the same order.
+  // needs the store; check_token then decides with the same checks in the same order. When only
+  // the limits need the store (a Redis store counts them), the key already found and checked
+  // is handed back in `key` and `api`: check_limits alone is left to do.
   bool check_token_now(ClientConn& c, const http::RequestHead& req, const apidef::ApiSpec& spec,
-                       const proxy::Snapshot& snap, Exchange& ex, Denial& out);
+                       const proxy::Snapshot& snap, Exchange& ex, Denial& out,
+                       std::shared_ptr<const KeyView>& key, const policy::ApiAccess*& api);
   awaitable<Denial> check_token(ClientConn& c, const http::RequestHead& req,
                                 const apidef::ApiSpec& spec, const proxy::Snapshot& snap,
                                 Exchange& ex);
@@ -2253,7 +2256,8 @@ Denial Worker::check_key(ClientConn& c, const KeyView* key, const http::RequestH
 
 bool Worker::check_token_now(ClientConn& c, const http::RequestHead& req,
                              const apidef::ApiSpec& spec, const proxy::Snapshot& snap, Exchange& ex,
-                             Denial& out) {
+                             Denial& out, std::shared_ptr<const KeyView>& key_out,
+                             const policy::ApiAccess*& api_out) {
   std::string_view token;
   std::string decoded;  // only a query parameter is copied
   out = before_key(auth::find_token(req, spec.token, token, decoded));
@@ -2271,7 +2275,10 @@ bool Worker::check_token_now(ClientConn& c, const http::RequestHead& req,
   const policy::ApiAccess* api = nullptr;
   out = check_key(c, &key, req, spec, api);
   if (out) return true;
-  return limits_now(key, api, spec, ex, out);
+  if (limits_now(key, api, spec, ex, out)) return true;
+  key_out = *view;  // `api` points into it
+  api_out = api;
+  return false;
 }
 
 awaitable<Denial> Worker::check_token(ClientConn& c, const http::RequestHead& req,
@@ -2591,9 +2598,17 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req, H2Stream* 
       } else {
         denied = co_await check_certificate_auth(c, req, *spec, *snap, ex);
       }
-    } else if (!check_token_now(c, req, *spec, *snap, ex, denied)) {
-      // Mostly decided in memory; a key or quota not yet in memory takes the coroutine path.
-      denied = co_await check_token(c, req, *spec, *snap, ex);
+    } else {
+      // Mostly decided in memory; a key or quota not yet in memory takes the coroutine path,
+      // and so do limits counted by the store (with the key already checked).
+      std::shared_ptr<const KeyView> key;
+      const policy::ApiAccess* api = nullptr;
+      if (!check_token_now(c, req, *spec, *snap, ex, denied, key, api)) {
+        if (key)
+          denied = co_await check_limits(*key, api, *spec, ex);
+        else
+          denied = co_await check_token(c, req, *spec, *snap, ex);
+      }
     }
     if (denied) {
       ex.error = denied->second;
