@@ -26,19 +26,14 @@ uint64_t lower8(uint64_t v) {
   const uint64_t upper = from_a & ~above_z & ~v & kHigh;  // high bit: 'A' <= byte <= 'Z'
   return v | (upper >> 2);                                // + 0x20
 }
-uint64_t load8(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 }  // namespace
 
 bool iequals_n(const char* x, const char* y, size_t n) {
   if (n >= 8) {  // eight bytes per step; the last step overlaps bytes already compared
     for (; n > 8; n -= 8, x += 8, y += 8) {
-      if (lower8(load8(x)) != lower8(load8(y))) return false;
+      if (lower8(load8_le(x)) != lower8(load8_le(y))) return false;
     }
-    return lower8(load8(x + n - 8)) == lower8(load8(y + n - 8));
+    return lower8(load8_le(x + n - 8)) == lower8(load8_le(y + n - 8));
   }
   for (size_t i = 0; i < n; ++i) {
     auto c = static_cast<unsigned char>(x[i]);

@@ -2,7 +2,9 @@
 // random identifiers, file I/O.
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +12,14 @@
 
 namespace gh {
 
+// Eight bytes at `p` as one little-endian word, whatever the machine's byte order (the first
+// byte is the lowest), for code that scans text a word at a time.
+inline uint64_t load8_le(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  return v;
+}
 // ASCII case-insensitive comparison of `n` bytes at `a` and `b`.
 bool iequals_n(const char* a, const char* b, size_t n);
 // ASCII case-insensitive equality. Inline so that the common mismatch, a different length, costs

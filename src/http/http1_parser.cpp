@@ -3,7 +3,6 @@
 #include <array>
 #include <bit>
 #include <cstdint>
-#include <cstring>
 
 #include "core/util.h"
 
@@ -65,18 +64,10 @@ std::string_view header_get(const std::vector<Header>& hs, std::string_view name
   return {};
 }
 
-// Eight bytes of `p` as one little-endian word (a byte order fixed so that the lowest flagged
-// byte below is the first one in the text).
-inline uint64_t load8(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
-
 // A high bit in each byte of `v` below 0x20 or equal to 0x7f: the bytes a field value may not
 // hold, HTAB aside (obs-text, 0x80 and up, is allowed and never flagged). Borrows only run
-// upwards, so the lowest flag always marks the first such byte.
+// upwards, so the lowest flag always marks the first such byte (load8_le puts the first byte
+// lowest).
 inline uint64_t special_bytes(uint64_t v) {
   constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
   const uint64_t del = v ^ (kOnes * 0x7f);
@@ -86,7 +77,7 @@ inline uint64_t special_bytes(uint64_t v) {
 // The first byte at or after `i` that is below 0x20 or 0x7f; `s.size()` when there is none.
 inline size_t find_special(std::string_view s, size_t i) {
   for (; i + 8 <= s.size(); i += 8) {
-    if (uint64_t m = special_bytes(load8(s.data() + i)))
+    if (uint64_t m = special_bytes(load8_le(s.data() + i)))
       return i + static_cast<size_t>(std::countr_zero(m)) / 8;
   }
   for (; i < s.size(); ++i) {

@@ -1938,11 +1938,11 @@ awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2S
   raw += ' ';
   raw += r.path;
   raw += " HTTP/1.1\r\n"sv;
-  if (!r.authority.empty()) raw += "Host: " + r.authority + "\r\n";
+  if (!r.authority.empty()) append_field(raw, "Host", r.authority);
   std::string cookies;
   for (const auto& [k, v] : r.headers) {
     if (k == "host") {
-      if (r.authority.empty()) raw += "Host: " + v + "\r\n";
+      if (r.authority.empty()) append_field(raw, "Host", v);
       continue;
     }
     if (k == "cookie") {  // RFC 9113 8.2.3: one field again for HTTP/1.1
@@ -1951,12 +1951,9 @@ awaitable<void> Worker::h2_stream(std::shared_ptr<H2Conn> h, std::shared_ptr<H2S
       continue;
     }
     if (k == "te" || k == "expect" || k == "transfer-encoding" || k == "connection") continue;
-    raw += k;
-    raw += ": "sv;
-    raw += v;
-    raw += "\r\n"sv;
+    append_field(raw, k, v);
   }
-  if (!cookies.empty()) raw += "Cookie: " + cookies + "\r\n";
+  if (!cookies.empty()) append_field(raw, "Cookie", cookies);
   // DATA frames of unknown total go to the upstream as chunks.
   if (s->chunked_in) raw += "Transfer-Encoding: chunked\r\n"sv;
   raw += "\r\n"sv;
@@ -2733,7 +2730,7 @@ awaitable<bool> Worker::open_tunnel(UpstreamConn& up, const apidef::TargetUrl& t
   std::string target = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
   target += ":" + std::to_string(t.port);
   std::string connect = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
-  if (!p.authorization.empty()) connect += "Proxy-Authorization: " + p.authorization + "\r\n";
+  if (!p.authorization.empty()) append_field(connect, "Proxy-Authorization", p.authorization);
   connect += "\r\n"sv;
   auto [wec, wn] = co_await asio::async_write(up.stream.lowest(), asio::buffer(connect), nothrow);
   if (wec) {
@@ -3169,7 +3166,7 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
         auto rest =
             auth::strip_cookie(h.value, spec.token.cookie_name.empty() ? spec.token.header_name
                                                                        : spec.token.cookie_name);
-        if (!rest.empty()) head += "Cookie: " + rest + "\r\n";
+        if (!rest.empty()) append_field(head, "Cookie", rest);
         continue;
       }
     }
@@ -3192,9 +3189,9 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
     // Verified against the API's allow list before the request got here.
     auto leaf = tls::rfc9440_cert(c.stream.ssl());
     if (!leaf.empty()) {
-      head += "Client-Cert: " + leaf + "\r\n";
+      append_field(head, "Client-Cert", leaf);
       auto chain = tls::rfc9440_chain(c.stream.ssl());
-      if (!chain.empty()) head += "Client-Cert-Chain: " + chain + "\r\n";
+      if (!chain.empty()) append_field(head, "Client-Cert-Chain", chain);
     }
   }
   if (req.body == http::BodyKind::kLength) {
