@@ -122,13 +122,45 @@ std::vector<std::string> scopes_of(const json::object& session) {
   return scopes;
 }
 
+// The distinct `per` of a session's rate limits: its own and each per-API limit's.
+std::vector<double> pers_of(const json::object& session) {
+  std::vector<double> out;
+  auto add = [&](const json::object& o) {
+    auto it = o.find("per");
+    if (it == o.end() || !it->value().is_number()) return;
+    double per = it->value().to_number<double>();
+    if (per > 0 && std::find(out.begin(), out.end(), per) == out.end()) out.push_back(per);
+  };
+  add(session);
+  auto ar = session.find("access_rights");
+  if (ar == session.end() || !ar->value().is_object()) return out;
+  for (const auto& kv : ar->value().as_object()) {
+    if (!kv.value().is_object()) continue;
+    auto lim = kv.value().as_object().find("limit");
+    if (lim != kv.value().as_object().end() && lim->value().is_object())
+      add(lim->value().as_object());
+  }
+  return out;
+}
+
 }  // namespace
 
 awaitable<void> KeysApi::reset_counters(const std::string& sid, const json::object& session) {
   limiter_.reset_for(sid);
+  const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   for (const auto& scope : scopes_of(session)) {
     co_await store_.del(store::quota_key(sid, scope));
-    co_await store_.del(store::rate_limit_key(sid, scope));
+    const auto rate_key = store::rate_limit_key(sid, scope);
+    co_await store_.del(rate_key);
+    if (!cfg_.enable_fixed_window_rate_limiter) continue;
+    // Fixed windows (Tyk's layout: <rate key>/<window start>): the current window of each
+    // period the key's limits use.
+    for (double per : pers_of(session)) {
+      auto w = policy::Limiter::fixed_window(per, now_ns);
+      co_await store_.del(rate_key + "/" + std::to_string(w.start_ns));
+    }
   }
 }
 

@@ -748,6 +748,7 @@ class Worker {
     bool quota = false;          // a quota applies
     bool store_counts = false;   // the store counts quotas (and may count the rate limit)
     bool rate_in_store = false;  // the rate limit is counted by the store, fleet-wide
+    bool fixed = false;          // in fixed windows (enable_fixed_window_rate_limiter)
   };
   LimitPlan plan_limits(const KeyView& key, const policy::ApiAccess* api,
                         const apidef::ApiSpec& spec) const;
@@ -2108,6 +2109,12 @@ int64_t unix_now() {
       .count();
 }
 
+int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Why the connection's client certificate is outside its validity period now (Tyk's message
 // for an expired one), or nullptr when it is within it. Its dates are read once per connection,
 // then compared with the clock on every request.
@@ -2369,9 +2376,11 @@ Worker::LimitPlan Worker::plan_limits(const KeyView& key, const policy::ApiAcces
   p.rate = p.lim.rate > 0 && p.lim.per > 0;
   p.quota = p.lim.quota_max > 0;
   // The rate limit is counted by this gateway unless the store counts it for the whole fleet
-  // (enable_redis_rolling_limiter on a Redis store).
+  // (enable_redis_rolling_limiter or enable_fixed_window_rate_limiter on a Redis store). As in
+  // Tyk, the fixed window wins when both are set.
   p.store_counts = gw.store->counts_limits();
-  p.rate_in_store = p.store_counts && gw.cfg.enable_redis_rolling_limiter;
+  p.fixed = gw.cfg.enable_fixed_window_rate_limiter;
+  p.rate_in_store = p.store_counts && (gw.cfg.enable_redis_rolling_limiter || p.fixed);
   return p;
 }
 
@@ -2390,7 +2399,9 @@ void Worker::set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t r
 
 Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex) {
   store::rate_limit_key(rate_name_, key.storage_id, p.scope);
-  auto r = gw.limiter.rate_take(rate_name_, p.lim.rate, p.lim.per, Clock::now());
+  auto r = p.fixed ? gw.limiter.fixed_take(rate_name_, p.lim.rate, p.lim.per, unix_now_ns(),
+                                           Clock::now())
+                   : gw.limiter.rate_take(rate_name_, p.lim.rate, p.lim.per, Clock::now());
   set_rate_headers(ex, p.lim, r.remaining, r.reset_s);
   if (!r.allowed) return Denial{{429, "Rate Limit Exceeded"}};
   return Denial{};
@@ -2466,11 +2477,27 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
   if (p.store_counts) {
     // One round trip for the fleet-wide rate limit and the quota together.
     store::LimitRequest lr;
+    policy::Limiter::Window window;
+    uint64_t epoch = 0;
     if (p.rate && p.rate_in_store) {
       lr.rate_key = store::rate_limit_key(key.storage_id, p.scope);
       lr.rate = lim.rate;
       lr.per = lim.per;
       lr.want_rate_reset = gw.rate_limit_headers;
+      if (p.fixed) {
+        const int64_t now_ns = unix_now_ns();
+        window = policy::Limiter::fixed_window(lim.per, now_ns);
+        epoch = admin::key_epoch().load(std::memory_order_acquire);
+        // This gateway already saw the store refuse this window: no round trip until it ends.
+        int64_t reset_s = 0;
+        if (gw.limiter.fixed_spent(lr.rate_key, now_ns, epoch, reset_s)) {
+          set_rate_headers(ex, lim, 0, reset_s);
+          co_return Denial{{429, "Rate Limit Exceeded"}};
+        }
+        lr.fixed_window = true;
+        lr.window_start_ns = window.start_ns;
+        lr.window_end_ns = window.end_ns;
+      }
     }
     if (p.quota) {
       lr.quota_key = store::quota_key(key.storage_id, p.scope);
@@ -2478,11 +2505,16 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
       lr.quota_renewal = lim.quota_renewal_rate;
     }
     if (lr.rate > 0 || lr.quota_max > 0) {
+      std::string spent_name = lr.fixed_window ? lr.rate_key : std::string();
       auto res = co_await gw.store->take_limits(std::move(lr));
       if (!res.ok) co_return Denial{{503, kStoreDown}};
       if (p.rate && p.rate_in_store) {
         set_rate_headers(ex, lim, res.rate_remaining, res.rate_reset_s);
-        if (!res.rate_allowed) co_return Denial{{429, "Rate Limit Exceeded"}};
+        if (!res.rate_allowed) {
+          if (!spent_name.empty())
+            gw.limiter.fixed_mark_spent(spent_name, window, epoch, Clock::now());
+          co_return Denial{{429, "Rate Limit Exceeded"}};
+        }
       }
       if (p.quota) {
         set_quota_headers(ex, lim, std::max<int64_t>(0, res.quota_remaining), res.quota_renews_at);

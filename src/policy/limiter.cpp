@@ -62,6 +62,91 @@ Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, doub
   return r;
 }
 
+Limiter::Window Limiter::fixed_window(double per, int64_t unix_ns) {
+  Window w;
+  // Go's time.Duration(per * float64(time.Second)), saturated instead of wrapping.
+  const double d_f = per * 1e9;
+  if (!(d_f >= 1)) return Window{unix_ns, unix_ns};
+  const int64_t d = d_f >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(d_f);
+  // Go counts from its zero time, 0001-01-01 UTC: 62135596800 s before the unix epoch.
+  __extension__ using i128 = __int128;  // the sum exceeds 64 bits
+  constexpr i128 kZeroToUnixNs = static_cast<i128>(62135596800LL) * 1000000000;
+  const i128 since_zero = static_cast<i128>(unix_ns) + kZeroToUnixNs;
+  auto rem = static_cast<int64_t>(since_zero % d);
+  if (rem < 0) rem += d;
+  w.start_ns = unix_ns - rem;
+  w.end_ns = w.start_ns > INT64_MAX - d ? INT64_MAX : w.start_ns + d;
+  return w;
+}
+
+namespace {
+int64_t ceil_s(int64_t ns) { return ns <= 0 ? 0 : ns / 1000000000 + (ns % 1000000000 != 0); }
+}  // namespace
+
+Limiter::RateResult Limiter::fixed_take(std::string_view name, int64_t rate, double per,
+                                        int64_t unix_ns, Clock::time_point now) {
+  RateResult r;
+  const Window w = fixed_window(per, unix_ns);
+  if (rate <= 0 || w.end_ns <= w.start_ns) {
+    r.remaining = 0;
+    return r;
+  }
+  auto& s = shard(name);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.rates.find(name);
+  if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
+  auto& e = it->second;
+  if (e.fw_start_ns != w.start_ns || e.fw_end_ns != w.end_ns) {
+    e.fw_start_ns = w.start_ns;
+    e.fw_end_ns = w.end_ns;
+    e.fw_count = 0;
+    e.fw_spent = false;
+  }
+  // For sweep(): idle for a whole window means this window is over.
+  e.log.clear();
+  e.window_start = now;
+  e.window =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(w.end_ns - w.start_ns));
+  r.reset_s = ceil_s(w.end_ns - unix_ns);
+  if (e.fw_count >= rate) {
+    r.allowed = false;
+    return r;
+  }
+  ++e.fw_count;
+  r.remaining = rate - e.fw_count;
+  return r;
+}
+
+void Limiter::fixed_mark_spent(std::string_view name, const Window& w, uint64_t epoch,
+                               Clock::time_point now) {
+  auto& s = shard(name);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.rates.find(name);
+  if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
+  auto& e = it->second;
+  e.fw_start_ns = w.start_ns;
+  e.fw_end_ns = w.end_ns;
+  e.fw_epoch = epoch;
+  e.fw_spent = true;
+  e.log.clear();
+  e.window_start = now;
+  e.window =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(w.end_ns - w.start_ns));
+}
+
+bool Limiter::fixed_spent(std::string_view name, int64_t unix_ns, uint64_t epoch,
+                          int64_t& reset_s) {
+  auto& s = shard(name);
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.rates.find(name);
+  if (it == s.rates.end()) return false;
+  const auto& e = it->second;
+  if (!e.fw_spent || e.fw_epoch != epoch || unix_ns < e.fw_start_ns || unix_ns >= e.fw_end_ns)
+    return false;
+  reset_s = ceil_s(e.fw_end_ns - unix_ns);
+  return true;
+}
+
 bool Limiter::quota_known(std::string_view name) {
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);

@@ -57,6 +57,25 @@ class Limiter {
   // Drops rate logs idle for longer than their window (memory bound).
   void sweep(Clock::time_point now);
 
+  // Tyk's enable_fixed_window_rate_limiter: windows of `per` seconds aligned as Go's
+  // time.Truncate aligns them (multiples of `per` counted from 0001-01-01 UTC), so that Tyk and
+  // Gatehouse gateways sharing a Redis count in the same windows. Times in unix nanoseconds;
+  // `per` is cut to whole nanoseconds as Tyk does. A `per` under 1 ns gives an empty window.
+  struct Window {
+    int64_t start_ns = 0;
+    int64_t end_ns = 0;
+  };
+  static Window fixed_window(double per, int64_t unix_ns);
+  // One request against `rate` in the fixed window of `unix_ns`, counted by this gateway.
+  RateResult fixed_take(std::string_view name, int64_t rate, double per, int64_t unix_ns,
+                        Clock::time_point now);
+  // A store that counts fixed windows refused `name` in window `w`: until `w` ends, or until the
+  // key epoch moves on from `epoch` (a key changed anywhere), the store need not be asked again.
+  void fixed_mark_spent(std::string_view name, const Window& w, uint64_t epoch,
+                        Clock::time_point now);
+  // Whether `name` is marked spent at `unix_ns` under `epoch`; sets the seconds left then.
+  bool fixed_spent(std::string_view name, int64_t unix_ns, uint64_t epoch, int64_t& reset_s);
+
   // Above this rate a log would cost too much memory per key: such limits count in fixed
   // windows of `per` seconds instead (still exact per window).
   static constexpr int64_t kMaxLoggedRate = 100000;
@@ -67,6 +86,12 @@ class Limiter {
     Clock::time_point window_start{};   // fixed-window mode
     int64_t window_count = 0;
     Clock::duration window{};
+    // Fixed windows (fixed_take, fixed_mark_spent): the window counted, in unix nanoseconds.
+    int64_t fw_start_ns = 0;
+    int64_t fw_end_ns = 0;
+    int64_t fw_count = 0;
+    uint64_t fw_epoch = 0;
+    bool fw_spent = false;
   };
   struct QuotaEntry {
     QuotaState state;

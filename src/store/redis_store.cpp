@@ -998,6 +998,8 @@ int64_t ceil_seconds(int64_t us) { return us <= 0 ? 0 : (us + 999999) / 1000000;
 // when the request was refused (its log entry and its quota unit are taken back: a refused
 // request uses neither) or when a quota period starts (the counter gets its expiry).
 // Scripts would do it in one step but cost Redis several times the CPU of these commands.
+// With a fixed window (Tyk's enable_fixed_window_rate_limiter) the rate limit is one INCR and
+// PEXPIRE on the window's counter instead of the transaction.
 awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
                                   const LimitRequest& req, bool rate, bool quota,
                                   LimitResult& out) {
@@ -1019,8 +1021,15 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
   const std::string_view rkey = req.rate_key, qkey = req.quota_key;
   const std::string_view kInf = "-inf", kZero = "0";
   using sv = std::string_view;
+  // A fixed window is one counter (INCR is atomic: no transaction) that expires with its window.
+  const bool fixed = rate && req.fixed_window;
+  const bool multi = rate && !fixed;
+  const int64_t window_left_us = (req.window_end_ns / 1000) - now;
   auto commands = [&](auto&& cmd) {
-    if (rate) {
+    if (fixed) {
+      cmd(sv("INCR"), rkey);
+      cmd(sv("PEXPIRE"), rkey, std::max<int64_t>(1, (window_left_us + 999) / 1000));
+    } else if (rate) {
       cmd(sv("MULTI"));
       cmd(sv("ZREMRANGEBYSCORE"), rkey, kInf, now - per_us);
       cmd(sv("ZCARD"), rkey);
@@ -1032,7 +1041,7 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
       cmd(sv("INCR"), qkey);
       cmd(sv("PTTL"), qkey);
     }
-    if (rate) cmd(sv("EXEC"));
+    if (multi) cmd(sv("EXEC"));
   };
   Batch b;
   size_t bound = 0;
@@ -1048,7 +1057,7 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
   auto r = co_await run(impl, std::move(b));
   if (!r || r->empty()) co_return false;
   const std::vector<Reply>* res = &*r;
-  if (rate) {
+  if (multi) {
     if (r->back().type != REDIS_REPLY_ARRAY) {
       std::string why = r->back().str;
       for (const auto& e : *r) {
@@ -1062,7 +1071,10 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
     }
     res = &r->back().elements;
   }
-  const size_t expected = (rate ? 4 + (req.want_rate_reset ? 1 : 0) : 0) + (quota ? 2 : 0);
+  const size_t expected = (fixed  ? 2
+                           : rate ? 4 + (req.want_rate_reset ? 1 : 0)
+                                  : 0) +
+                          (quota ? 2 : 0);
   if (res->size() != expected) {
     log::error("redis limit transaction answered out of step",
                {{"replies", std::to_string(res->size())}});
@@ -1077,7 +1089,17 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
   size_t i = 0;
   std::vector<Command> after;  // the second round trip, when one is needed
   bool rate_refused = false;
-  if (rate) {
+  if (fixed) {
+    // Tyk's rule: the request is admitted when the window's count, its own included, is at
+    // most `rate`. A refusal is not taken back: once over, the count only climbs until the
+    // window ends, so no later request in it is admitted either way.
+    int64_t n = (*res)[i++].integer;
+    ++i;  // PEXPIRE
+    out.rate_reset_s = ceil_seconds(window_left_us);
+    out.rate_allowed = n <= req.rate;
+    rate_refused = !out.rate_allowed;
+    out.rate_remaining = out.rate_allowed ? req.rate - n : 0;
+  } else if (rate) {
     ++i;  // ZREMRANGEBYSCORE
     int64_t n = (*res)[i++].integer;
     i += 2;  // ZADD, PEXPIRE
@@ -1127,6 +1149,12 @@ awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
   bool quota = req.quota_max > 0 && !req.quota_key.empty();
   out.ok = true;
   if (!rate && !quota) co_return out;
+  if (rate && req.fixed_window) {
+    // The window's own counter, named as Tyk names it: <rate key>/<window start in unix ns>.
+    char num[24];
+    auto end = std::to_chars(num, num + sizeof num, req.window_start_ns).ptr;
+    req.rate_key.append("/").append(num, static_cast<size_t>(end - num));
+  }
   // On a cluster the two counters usually live in different slots: two round trips, the quota
   // only when the rate limit admitted the request.
   bool split = impl_->cluster && rate && quota && key_slot(req.rate_key) != key_slot(req.quota_key);

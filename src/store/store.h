@@ -27,6 +27,12 @@ struct LimitRequest {
   int64_t quota_max = 0;
   int64_t quota_renewal = 0;     // seconds; 0 = never renews
   bool want_rate_reset = false;  // the rate limit's reset time is needed (rate-limit headers)
+  // A fixed window (enable_fixed_window_rate_limiter) instead of the sliding log: the window
+  // this request falls in, unix nanoseconds (policy::Limiter::fixed_window). The counter is
+  // `rate_key` + "/" + start, as Tyk names it; it expires when the window ends.
+  bool fixed_window = false;
+  int64_t window_start_ns = 0;
+  int64_t window_end_ns = 0;
 };
 struct LimitResult {
   bool ok = false;  // false: the store did not answer (the caller fails closed)

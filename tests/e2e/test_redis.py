@@ -136,6 +136,67 @@ def test_fleet_wide_quota_is_exact(redis_factory, gateway_factory, origin):
     assert origin.count() == 12
 
 
+def go_window(per, now_ns=None):
+    """The fixed window of `now_ns` as Tyk names it: Go's time.Truncate(per), which counts from
+    0001-01-01 UTC (62135596800 s before the unix epoch). Unix nanoseconds."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    d = int(per * 10**9)
+    start = now_ns - (now_ns + 62135596800 * 10**9) % d
+    return start, start + d
+
+
+def roomy_per():
+    """A `per` of about an hour whose current window has two minutes left at least, so that no
+    window boundary falls inside the test."""
+    return next(p for p in range(3600, 3700) if go_window(p)[1] - time.time_ns() > 120 * 10**9)
+
+
+def test_fixed_window_limiter_is_exact_across_a_fleet_in_tyks_layout(redis_factory,
+                                                                     gateway_factory, origin):
+    # enable_fixed_window_rate_limiter wins over the rolling limiter, as in Tyk: one counter per
+    # window, named <rate key>/<window start in ns>, counted with INCR (no sorted set, no
+    # transaction) and expiring with its window.
+    redis = redis_factory()
+    conf = gw_conf(redis, enable_fixed_window_rate_limiter=True, enable_redis_rolling_limiter=True,
+                   rate_limit_response_headers="rate_limits")
+    gws = [gateway_factory(conf=conf, apis=[token_api("a", "/a/", origin.url)]) for _ in range(3)]
+    per = roomy_per()
+    k = create_key(gws[0], rate=10, per=per, quota_max=100, quota_renewal_rate=3600)
+    token, khash = k["key"], k["key_hash"]
+    codes = fire(gws, token, 60)
+    assert codes.count(200) == 10, codes
+    assert codes.count(429) == 50
+    assert origin.count() == 10
+    start, end = go_window(per)
+    wkey = f"rate-limit-{khash}/{start}"
+    assert [n for n in redis.cli("--scan").split() if n.startswith("rate-limit-")] == [wkey]
+    assert redis.cli("TYPE", wkey).strip() == "string"
+    counted = int(redis.cli("GET", wkey))
+    assert 10 < counted <= 60  # refusals counted too, until each gateway knew the window spent
+    assert 0 < int(redis.cli("PTTL", wkey)) <= (end - time.time_ns()) // 10**6 + 1000
+    assert redis.cli("GET", f"quota-{khash}").strip() == "10"  # the 429s used no quota
+
+    # Every gateway has seen a refusal in this window (20 requests each, 10 admitted in all):
+    # each now refuses on its own until the window ends, without asking Redis.
+    rs = [get(g, "/a/", token) for g in gws for _ in range(3)]
+    assert [r.status_code for r in rs] == [429] * 9
+    for r in rs:
+        assert r.headers["X-RateLimit-Remaining"] == "0"
+        assert abs(int(r.headers["X-RateLimit-Reset"]) - end / 10**9) <= 1.5, r.headers
+    assert int(redis.cli("GET", wkey)) == counted
+    assert origin.count() == 10
+
+    # An update of the key on one gateway resets its counters for the fleet: the window's counter
+    # goes, and the other gateways forget that it was spent.
+    kp = "/tyk/keys/" + urllib.parse.quote(token, safe="")
+    body = gws[1].admin("GET", kp).json()
+    assert gws[1].admin("PUT", kp, body).status_code == 200
+    assert redis.cli("EXISTS", wkey).strip() == "0"
+    for g in (gws[0], gws[2]):
+        assert wait_for(lambda: get(g, "/a/", token).status_code == 200, timeout=1.0)
+    assert int(redis.cli("GET", wkey)) == 2
+
+
 def test_refused_requests_are_taken_back_and_headers_come_from_redis(redis_factory,
                                                                     gateway_factory, origin):
     # The rolling limiter and the quota are one MULTI/EXEC round trip; a refused request's log
@@ -429,14 +490,19 @@ def test_cluster_keys_limits_and_invalidation(redis_cluster, gateway_factory, or
         assert wait_for(lambda: get(g, "/a/", made[1]["key"]).json() == DISALLOWED, timeout=1.0)
 
 
-def test_cluster_fleet_wide_rate_limit(redis_cluster, gateway_factory, origin):
-    # The sliding log's MULTI/EXEC goes to the node serving the rate key's slot.
+@pytest.mark.parametrize("limiter", ["enable_redis_rolling_limiter",
+                                     "enable_fixed_window_rate_limiter"])
+def test_cluster_fleet_wide_rate_limit(redis_cluster, gateway_factory, origin, limiter):
+    # The sliding log's MULTI/EXEC, or the fixed window's INCR, goes to the node serving the
+    # counter's slot; the quota (another slot, mostly) follows in a second round trip.
     nodes = redis_cluster
-    gws = [gateway_factory(conf=cluster_conf(nodes, enable_redis_rolling_limiter=True),
+    gws = [gateway_factory(conf=cluster_conf(nodes, **{limiter: True}),
                            apis=[token_api("a", "/a/", origin.url)]) for _ in range(3)]
-    token = create_key(gws[0], rate=3, per=60, quota_max=-1)["key"]
+    per = roomy_per()
+    token = create_key(gws[0], rate=3, per=per, quota_max=20, quota_renewal_rate=3600)["key"]
     codes = fire(gws, token, 12)
     assert codes.count(200) == 3 and codes.count(429) == 9, codes
+    assert origin.count() == 3
 
 
 def test_cluster_follows_a_moved_slot(redis_cluster, gateway_factory, origin):

@@ -125,3 +125,70 @@ TEST(Limiter, ResetForAKeyClearsItsCountersOnly) {
   EXPECT_FALSE(l.quota_take("quota-xyz", 1, 60, now, std::nullopt).allowed);
   EXPECT_TRUE(l.rate_take("rate-limit-abc", 1, 60, t0).allowed);
 }
+
+// Tyk (enable_fixed_window_rate_limiter) names a window by Go's time.Truncate(per): multiples of
+// `per` counted from 0001-01-01 UTC, not from the unix epoch. Expected values computed from that
+// definition with exact integers.
+TEST(Limiter, FixedWindowsAlignAsGoTruncates) {
+  struct Case {
+    int64_t now_ns;
+    double per;
+    int64_t start_ns, end_ns;
+  };
+  const Case cases[] = {
+      {1700000000500000000, 60, 1699999980000000000, 1700000040000000000},
+      // 7 s windows: Go's zero time is 6 s off a multiple of 7 from the unix epoch.
+      {1700000000500000000, 7, 1699999997000000000, 1700000004000000000},
+      {1700000000500000000, 1.5, 1699999999500000000, 1700000001000000000},
+      {1764864000000000000, 3600, 1764864000000000000, 1764867600000000000},
+      {0, 86400.0 * 365, -9676800000000000, 21859200000000000},
+  };
+  for (const auto& c : cases) {
+    auto w = Limiter::fixed_window(c.per, c.now_ns);
+    EXPECT_EQ(w.start_ns, c.start_ns) << c.per;
+    EXPECT_EQ(w.end_ns, c.end_ns) << c.per;
+  }
+  // No window below one nanosecond; the largest `per` saturates instead of wrapping.
+  auto z = Limiter::fixed_window(1e-10, 5);
+  EXPECT_EQ(z.start_ns, z.end_ns);
+  auto big = Limiter::fixed_window(1e300, 1700000000000000000);
+  EXPECT_LE(big.start_ns, 1700000000000000000);
+  EXPECT_GT(big.end_ns, 1700000000000000000);
+}
+
+TEST(Limiter, FixedWindowCountsRestartAtTheBoundary) {
+  Limiter l;
+  const auto t = Limiter::Clock::time_point{} + 1000s;
+  const int64_t w0 = 1699999980000000000;  // a 60 s window
+  for (int i = 0; i < 3; ++i) {
+    auto r = l.fixed_take("rate-limit-k", 3, 60, w0 + 59'000'000'000 + i, t);
+    EXPECT_TRUE(r.allowed) << i;
+    EXPECT_EQ(r.remaining, 2 - i);
+    EXPECT_EQ(r.reset_s, 1);
+  }
+  auto r = l.fixed_take("rate-limit-k", 3, 60, w0 + 59'999'999'999, t);
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.reset_s, 1);
+  // Unlike the sliding log, the next window starts afresh at once.
+  r = l.fixed_take("rate-limit-k", 3, 60, w0 + 60'000'000'000, t);
+  EXPECT_TRUE(r.allowed);
+  EXPECT_EQ(r.remaining, 2);
+  EXPECT_EQ(r.reset_s, 60);
+  EXPECT_TRUE(l.fixed_take("rate-limit-other", 3, 60, w0 + 60'000'000'000, t).allowed);
+}
+
+TEST(Limiter, FixedWindowSpentMarksEndWithTheWindowOrTheKeyEpoch) {
+  Limiter l;
+  const auto t = Limiter::Clock::time_point{} + 1000s;
+  const auto w = Limiter::fixed_window(10, 1700000001000000000);
+  int64_t reset = -1;
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 7, reset));
+  l.fixed_mark_spent("rate-limit-k", w, 7, t);
+  EXPECT_TRUE(l.fixed_spent("rate-limit-k", w.end_ns - 1500000000, 7, reset));
+  EXPECT_EQ(reset, 2);
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.end_ns, 7, reset));        // the window is over
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 8, reset));  // a key changed
+  EXPECT_FALSE(l.fixed_spent("rate-limit-j", w.start_ns + 1, 7, reset));
+  l.reset_for("k");
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 7, reset));
+}
