@@ -6,11 +6,14 @@
 #   STORE=redis bench/callgrind.sh              # one store only (redis or embedded)
 #   GATEHOUSE_BIN=/tmp/old/gatehouse bench/callgrind.sh
 #   REDIS_LIMITER=gateway bench/callgrind.sh    # Tyk's default limiter set-up instead of the rolling one
+#   REDIS_LIMITER=fixed bench/callgrind.sh      # Tyk's fixed-window limiter
 #
 # Set-up: a keyed API whose key gets a policy with a rate limit and a quota (never reached), TLS
 # 1.3 towards the client, a local nginx origin; enable_redis_rolling_limiter (REDIS_LIMITER=rolling,
-# the default: on Redis one MULTI/EXEC per request counts both) or not (REDIS_LIMITER=gateway: the
-# rate limit counted by the gateway, on Redis only the quota: INCR and PTTL). The
+# the default: on Redis one MULTI/EXEC per request counts both), enable_fixed_window_rate_limiter
+# (REDIS_LIMITER=fixed: INCR and PEXPIRE on the window's counter, INCR and PTTL on the quota's) or
+# neither (REDIS_LIMITER=gateway: the rate limit counted by the gateway, on Redis only the quota:
+# INCR and PTTL). The
 # gateway runs under `valgrind --tool=callgrind`; after WARM keep-alive requests its counters are
 # zeroed, N requests are made with `ab -k -c10`, the counters are dumped, and the total is divided
 # by N. Kernel time is not counted (callgrind sees user space only).
@@ -28,7 +31,7 @@ REDIS_LIMITER="${REDIS_LIMITER:-rolling}"
 resolve_gatehouse_bin
 [[ "$N" =~ ^[1-9][0-9]*$ && "$WARM" =~ ^[1-9][0-9]*$ ]] || die "N and WARM must be positive integers"
 for s in $STORE; do [[ "$s" == redis || "$s" == embedded ]] || die "STORE: redis and/or embedded"; done
-[[ "$REDIS_LIMITER" == rolling || "$REDIS_LIMITER" == gateway ]] || die "REDIS_LIMITER: rolling or gateway"
+[[ "$REDIS_LIMITER" =~ ^(rolling|fixed|gateway)$ ]] || die "REDIS_LIMITER: rolling, fixed or gateway"
 
 for pair in valgrind:valgrind callgrind_control:valgrind ab:apache2-utils nginx:nginx-light \
             redis-server:redis-server openssl:openssl curl:curl ss:iproute2; do
@@ -72,7 +75,11 @@ for store in $STORE; do
     # The same limiter setting as on Redis.
     sed -i 's/^  "gatehouse":/  "enable_redis_rolling_limiter": true,\n  "gatehouse":/' "$d/tyk.conf"
   fi
-  [[ "$REDIS_LIMITER" == rolling ]] || sed -i '/"enable_redis_rolling_limiter": true,/d' "$d/tyk.conf"
+  if [[ "$REDIS_LIMITER" == fixed ]]; then
+    sed -i 's/"enable_redis_rolling_limiter": true,/"enable_fixed_window_rate_limiter": true,/' "$d/tyk.conf"
+  elif [[ "$REDIS_LIMITER" == gateway ]]; then
+    sed -i '/"enable_redis_rolling_limiter": true,/d' "$d/tyk.conf"
+  fi
   render "$BENCH/gatehouse-api-policy.json.tmpl" "$d/apps/bench-policy.json" ORIGIN_PORT="$ORIGIN_PORT"
   render "$BENCH/gatehouse-policy.json.tmpl" "$d/policies/bench-policy.json" ID=bench-policy \
     RATE=1000000 PER=1 QUOTA_MAX=1000000000

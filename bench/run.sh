@@ -37,7 +37,7 @@ KEYS="${KEYS:-1000}"                 # keys created for the keyed scenario
 COLD_REPS="${COLD_REPS:-3}"          # session cache cold/warm repetitions (a gatehouse restart each)
 GATEHOUSE_BIN="${GATEHOUSE_BIN:-build/release/gatehouse}"
 REDIS_CPU="${REDIS_CPU:-0}"          # the CPU redis-server runs on in the policy scenario (0 or 1)
-REDIS_LIMITER="${REDIS_LIMITER:-rolling}"  # policy scenario on Redis: rolling (fleet-wide) or gateway
+REDIS_LIMITER="${REDIS_LIMITER:-rolling}"  # policy scenario on Redis: rolling or fixed (fleet-wide), or gateway
 SCENARIOS="${SCENARIOS:-keepalive keyed policy handshake h2 idle}"
 if [[ "${QUICK:-0}" == 1 ]]; then
   ROUNDS=1
@@ -55,7 +55,7 @@ WARMUP_S="$(to_seconds "$WARMUP")"
 [[ "$COLD_REPS" =~ ^[1-9][0-9]?$ ]] || die "COLD_REPS must be an integer from 1 to 99"
 (( DUR_S >= 1 && DUR_S <= 600 )) || die "DURATION must be between 1 s and 10 min"
 [[ "$REDIS_CPU" == 0 || "$REDIS_CPU" == 1 ]] || die "REDIS_CPU must be 0 or 1"
-[[ "$REDIS_LIMITER" == rolling || "$REDIS_LIMITER" == gateway ]] || die "REDIS_LIMITER must be rolling or gateway"
+[[ "$REDIS_LIMITER" =~ ^(rolling|fixed|gateway)$ ]] || die "REDIS_LIMITER must be rolling, fixed or gateway"
 declare -A WANT
 for s in ${SCENARIOS//,/ }; do
   case "$s" in
@@ -206,8 +206,11 @@ start_gatehouse
 # CPU 1 with the load generator when REDIS_CPU=1: a fleet's Redis runs on a host of its own) and
 # a second Gatehouse on it, with the policy API only. REDIS_LIMITER=rolling (the default): the rate
 # limit and the quota are counted in Redis (enable_redis_rolling_limiter: one MULTI/EXEC round trip
-# per request for both, exact across a fleet). REDIS_LIMITER=gateway: Tyk's default set-up, the
-# rate limit counted by the gateway itself and the quota in Redis (INCR and PTTL, one round trip).
+# per request for both, exact across a fleet). REDIS_LIMITER=fixed: enable_fixed_window_rate_limiter,
+# the rate limit in fixed windows in Redis (INCR and PEXPIRE) and the quota (INCR and PTTL), one
+# round trip, no transaction, exact per window across a fleet. REDIS_LIMITER=gateway: Tyk's
+# default set-up, the rate limit counted by the gateway itself and the quota in Redis (INCR and
+# PTTL, one round trip).
 rcli() { taskset -c 1 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 if want policy; then
   mkdir -p "$WORK/redis"
@@ -219,8 +222,12 @@ if want policy; then
   mkdir -p "$WORK/gatehouse_redis.d/apps" "$WORK/gatehouse_redis.d/policies"
   render "$BENCH/gatehouse-redis.conf.tmpl" "$WORK/gatehouse_redis.d/tyk.conf" DIR="$WORK/gatehouse_redis.d" \
     PORT="${PORT[gatehouse_redis]}" REDIS_PORT="$REDIS_PORT" CERT="$CERT" KEY="$KEY" SECRET="$SECRET"
-  [[ "$REDIS_LIMITER" == rolling ]] ||
+  if [[ "$REDIS_LIMITER" == fixed ]]; then
+    sed -i 's/"enable_redis_rolling_limiter": true,/"enable_fixed_window_rate_limiter": true,/' \
+      "$WORK/gatehouse_redis.d/tyk.conf"
+  elif [[ "$REDIS_LIMITER" == gateway ]]; then
     sed -i '/"enable_redis_rolling_limiter": true,/d' "$WORK/gatehouse_redis.d/tyk.conf"
+  fi
   chmod 600 "$WORK/gatehouse_redis.d/tyk.conf"
   policy_files "$WORK/gatehouse_redis.d"
   start_gatehouse gatehouse_redis
@@ -404,7 +411,8 @@ fi  # want keyed
 redis_stats() {  # -> "all script round_trips reads" cumulative counters of the Redis server
   # all: every command Redis ran (INFO excluded); script: EVALSHA + EVAL calls; round_trips: the
   # batches Gatehouse sent, counted from above: one per limit batch (MULTI with the rolling
-  # limiter; INCR, pipelined with its PTTL, with REDIS_LIMITER=gateway), one per script call and
+  # limiter; INCR+PEXPIRE and INCR+PTTL, pipelined, with REDIS_LIMITER=fixed; INCR, pipelined with
+  # its PTTL, with REDIS_LIMITER=gateway), one per script call and
   # one per other command (GET of a session, and the follow-ups ZREM, DECR, EXPIRE a refusal or a
   # new quota period needs, each counted as one); reads: socket reads Redis processed (pipelined
   # commands share one).
@@ -413,10 +421,11 @@ redis_stats() {  # -> "all script round_trips reads" cumulative counters of the 
     /^total_reads_processed:/ { reads = $2 }
     END {
       script = c["evalsha"] + c["eval"]
-      batch = limiter == "rolling" ? "multi exec zremrangebyscore zcard zadd pexpire zrange incr pttl" : "incr pttl"
+      batch = limiter == "rolling" ? "multi exec zremrangebyscore zcard zadd pexpire zrange incr pttl" : \
+              limiter == "fixed" ? "incr pexpire pttl" : "incr pttl"
       split(batch, tx, " ")
       in_tx = 0; for (k in tx) in_tx += c[tx[k]]
-      batches = limiter == "rolling" ? c["multi"] : c["incr"]
+      batches = limiter == "rolling" ? c["multi"] : limiter == "fixed" ? c["pexpire"] : c["incr"]
       printf "%d %d %d %d\n", all, script, batches + script + (all - script - in_tx), reads }'
 }
 cmdcalls() {  # cmdcalls CMD... -> how often Redis ran each command so far (space-separated)
@@ -436,7 +445,7 @@ if want policy; then
     [[ "$pu" == unknown=40[13] ]] || die "$name: GET /policy/ with an unknown token did not get 401/403: $pu"
     extra=""
     if [[ "$name" == gatehouse* ]]; then
-      [[ "$name" == gatehouse_redis ]] && read -r e0 v0 m0 z0 i0 < <(cmdcalls evalsha eval multi zadd incr)
+      [[ "$name" == gatehouse_redis ]] && read -r e0 v0 m0 z0 i0 x0 < <(cmdcalls evalsha eval multi zadd incr pexpire)
       client 30 "$WORK/limits.txt" "${KEYPY[@]}" limits "$port" /policy/ "$pvalid" 3 || die "$name: limits probe failed"
       read -r lcodes llim lrem < "$WORK/limits.txt"
       [[ "$lcodes" == 200,200,200 && "$llim" == "limit=$POLICY_QUOTA" && "${lrem#remaining=}" =~ ^[0-9]+$ ]] \
@@ -444,11 +453,15 @@ if want policy; then
         || die "$name: the quota does not count on /policy/: $(cat "$WORK/limits.txt")"
       extra="; quota counts (3 requests: $lcodes, X-RateLimit-Limit ${llim#limit=}, remaining ${lrem#remaining=})"
       if [[ "$name" == gatehouse_redis ]]; then
-        read -r e1 v1 m1 z1 i1 < <(cmdcalls evalsha eval multi zadd incr)
+        read -r e1 v1 m1 z1 i1 x1 < <(cmdcalls evalsha eval multi zadd incr pexpire)
         if [[ "$REDIS_LIMITER" == rolling ]]; then
           (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 3 && z1 - z0 == 3 && i1 - i0 == 3 )) \
             || die "$name: expected 3 transactions with 3 ZADD and 3 INCR (no script) in Redis for 3 requests, got $(( m1 - m0 )), $(( z1 - z0 )), $(( i1 - i0 )) (scripts $(( e1 + v1 - e0 - v0 )))"
           extra+="; in Redis: 3 MULTI/EXEC transactions, 3 ZADD (rate), 3 INCR (quota), no script, for these 3 requests"
+        elif [[ "$REDIS_LIMITER" == fixed ]]; then
+          (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 0 && z1 - z0 == 0 && i1 - i0 == 6 && x1 - x0 == 3 )) \
+            || die "$name: expected 6 INCR and 3 PEXPIRE (no transaction, ZADD or script) in Redis for 3 requests, got $(( i1 - i0 )) INCR, $(( x1 - x0 )) PEXPIRE, $(( m1 - m0 )) MULTI, $(( z1 - z0 )) ZADD, $(( e1 + v1 - e0 - v0 )) scripts"
+          extra+="; in Redis: 6 INCR (3 fixed-window counts, 3 quota), 3 PEXPIRE, no transaction, sorted set or script, for these 3 requests"
         else
           (( e1 + v1 - e0 - v0 == 0 && m1 - m0 == 0 && z1 - z0 == 0 && i1 - i0 == 3 )) \
             || die "$name: expected 3 INCR and no transaction, ZADD or script in Redis for 3 requests, got $(( i1 - i0 )) INCR, $(( m1 - m0 )) MULTI, $(( z1 - z0 )) ZADD, $(( e1 + v1 - e0 - v0 )) scripts"
@@ -791,6 +804,8 @@ REPORT="$RAW/table.md"
   if want policy; then
     if [[ "$REDIS_LIMITER" == rolling ]]; then
       redis_mode="\`enable_redis_rolling_limiter\`: rate limit and quota counted in Redis, one MULTI/EXEC round trip per request"
+    elif [[ "$REDIS_LIMITER" == fixed ]]; then
+      redis_mode="\`enable_fixed_window_rate_limiter\`: rate limit (fixed windows: INCR and PEXPIRE) and quota (INCR and PTTL) counted in Redis, one round trip per request, no transaction"
     else
       redis_mode="Tyk's default limiter set-up: the rate limit counted by the gateway, the quota in Redis (INCR and PTTL), one round trip per request"
     fi
@@ -870,7 +885,7 @@ REPORT="$RAW/table.md"
     echo
     echo "Redis per request in the Redis-store runs (medians; \`INFO commandstats\` and \`INFO stats\` before and after" \
          "each measured wrk run, divided by the requests wrk counted): $(fmt "${M[policy,gatehouse_redis,16]}" 3)" \
-         "round trips (limit batches: MULTI/EXEC transactions, or INCR+PTTL pairs with REDIS_LIMITER=gateway; script calls; other commands), with" \
+         "round trips (limit batches: MULTI/EXEC transactions, INCR+PEXPIRE+INCR+PTTL with REDIS_LIMITER=fixed, or INCR+PTTL pairs with REDIS_LIMITER=gateway; script calls; other commands), with" \
          "$(fmt "${M[policy,gatehouse_redis,17]}" 3) EVALSHA/EVAL; $(fmt "${M[policy,gatehouse_redis,18]}" 2) commands run by Redis in all" \
          "(MULTI and EXEC included); $(fmt "${M[policy,gatehouse_redis,19]}" 3) socket reads by Redis" \
          "(commands pipelined on one connection share a read); Redis CPU $(fmt "${M[policy,gatehouse_redis,15]}" 1) µs" \

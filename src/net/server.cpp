@@ -2505,14 +2505,15 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
       lr.quota_renewal = lim.quota_renewal_rate;
     }
     if (lr.rate > 0 || lr.quota_max > 0) {
-      std::string spent_name = lr.fixed_window ? lr.rate_key : std::string();
+      const bool fixed = lr.fixed_window;
       auto res = co_await gw.store->take_limits(std::move(lr));
       if (!res.ok) co_return Denial{{503, kStoreDown}};
       if (p.rate && p.rate_in_store) {
         set_rate_headers(ex, lim, res.rate_remaining, res.rate_reset_s);
         if (!res.rate_allowed) {
-          if (!spent_name.empty())
-            gw.limiter.fixed_mark_spent(spent_name, window, epoch, Clock::now());
+          if (fixed)
+            gw.limiter.fixed_mark_spent(store::rate_limit_key(key.storage_id, p.scope), window,
+                                        epoch, Clock::now());
           co_return Denial{{429, "Rate Limit Exceeded"}};
         }
       }
