@@ -2659,8 +2659,12 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req, H2Stream* 
   }
   // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
   if (spec->global_rate > 0 && spec->global_per > 0 && !spec->disable_rate_limit) {
-    auto r = gw.limiter.rate_take(spec->global_limit_key, spec->global_rate, spec->global_per,
-                                  Clock::now());
+    // Counted by this gateway, in the same kind of window as the keys' limits.
+    auto r = gw.cfg.enable_fixed_window_rate_limiter
+                 ? gw.limiter.fixed_take(spec->global_limit_key, spec->global_rate,
+                                         spec->global_per, unix_now_ns(), Clock::now())
+                 : gw.limiter.rate_take(spec->global_limit_key, spec->global_rate, spec->global_per,
+                                        Clock::now());
     if (!r.allowed) {
       ex.error = "API Rate Limit Exceeded";
       co_return co_await respond(c, req, http::error_response(429, "API Rate Limit Exceeded"), ex,

@@ -495,9 +495,13 @@ def test_key_rate_limit_without_policies_and_headers_mode(env, origin):
 def test_fixed_window_rate_limiter_counts_in_clock_aligned_windows(env, origin):
     # enable_fixed_window_rate_limiter: Tyk's windows, multiples of `per` from Go's zero time
     # (for per=2: from each even unix second). The count starts afresh at each boundary, where
-    # the sliding log (the default) would still hold admissions made a second before.
+    # the sliding log (the default) would still hold admissions made a second before. The
+    # API-wide global_rate_limit counts in the same windows.
     gw = env(conf={"enable_fixed_window_rate_limiter": True,
-                   "rate_limit_response_headers": "rate_limits"})
+                   "rate_limit_response_headers": "rate_limits"},
+             apis=[token_api("a", "/a/", origin.url),
+                   keyless_api("open", "/open/", origin.url,
+                               global_rate_limit={"rate": 2, "per": 2})])
     r = gw.admin("POST", "/tyk/keys/create", {"org_id": ORG, "rate": 3, "per": 2,
                                               "quota_max": -1,
                                               "access_rights": {"a": {"api_id": "a"}}})
@@ -506,17 +510,20 @@ def test_fixed_window_rate_limiter_counts_in_clock_aligned_windows(env, origin):
         time.sleep(2 - time.time() % 2 + 1.0)  # the second half of a window
         boundary = int(time.time()) // 2 * 2 + 2
         rs = [get(gw, "/a/", token) for _ in range(4)]
+        opened = [get(gw, "/open/").status_code for _ in range(3)]
         if time.time() < boundary - 0.1:
-            break  # all four fell in one window (else try the next one)
+            break  # all of them fell in one window (else try the next one)
     assert [r.status_code for r in rs] == [200, 200, 200, 429]
     assert [r.headers["X-RateLimit-Remaining"] for r in rs] == ["2", "1", "0", "0"]
     assert rs[3].headers["X-RateLimit-Reset"] == str(boundary)
     assert rs[3].json() == RATE_EXCEEDED
+    assert opened == [200, 200, 429]
     time.sleep(max(0.0, boundary + 0.05 - time.time()))
-    # About a second after three admissions: a new window, a new count.
+    # About a second after those admissions: a new window, a new count.
     codes = [get(gw, "/a/", token).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    assert origin.count() == 6
+    assert [get(gw, "/open/").status_code for _ in range(3)] == [200, 200, 429]
+    assert origin.count() == 10
 
 
 def test_api_wide_rate_limit(env, origin):
