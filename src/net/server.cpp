@@ -2490,7 +2490,7 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
         epoch = admin::key_epoch().load(std::memory_order_acquire);
         // This gateway already saw the store refuse this window: no round trip until it ends.
         int64_t reset_s = 0;
-        if (gw.limiter.fixed_spent(lr.rate_key, now_ns, epoch, reset_s)) {
+        if (gw.limiter.fixed_spent(lr.rate_key, window, lim.rate, epoch, now_ns, reset_s)) {
           set_rate_headers(ex, lim, 0, reset_s);
           co_return Denial{{429, "Rate Limit Exceeded"}};
         }
@@ -2513,7 +2513,7 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
         if (!res.rate_allowed) {
           if (fixed)
             gw.limiter.fixed_mark_spent(store::rate_limit_key(key.storage_id, p.scope), window,
-                                        epoch, Clock::now());
+                                        lim.rate, epoch, Clock::now());
           co_return Denial{{429, "Rate Limit Exceeded"}};
         }
       }

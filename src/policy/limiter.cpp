@@ -1,5 +1,6 @@
 #include "policy/limiter.h"
 
+#include <charconv>
 #include <cmath>
 #include <functional>
 
@@ -80,8 +81,37 @@ Limiter::Window Limiter::fixed_window(double per, int64_t unix_ns) {
 }
 
 namespace {
+
 int64_t ceil_s(int64_t ns) { return ns <= 0 ? 0 : ns / 1000000000 + (ns % 1000000000 != 0); }
+
+// The counter of one fixed window of `name`, "<start>:<end>:<name>": two limits that share a
+// name but not a window length (per-API limits of one key without an allowance scope) count
+// apart, as their Redis counters do. It still ends with `name`, for reset_for.
+std::string_view window_name(std::string& buf, std::string_view name, const Limiter::Window& w) {
+  char num[24];
+  buf.clear();
+  for (int64_t v : {w.start_ns, w.end_ns}) {
+    auto end = std::to_chars(num, num + sizeof num, v).ptr;
+    buf.append(num, static_cast<size_t>(end - num)).push_back(':');
+  }
+  buf.append(name);
+  return buf;
+}
+thread_local std::string t_window_name;
+
 }  // namespace
+
+Limiter::RateEntry& Limiter::window_entry(Shard& s, std::string_view key, const Window& w,
+                                          Clock::time_point now) {
+  auto it = s.rates.find(key);
+  if (it == s.rates.end()) it = s.rates.emplace(std::string(key), RateEntry{}).first;
+  auto& e = it->second;
+  // For sweep(): idle for a whole window length means the window is over.
+  e.window_start = now;
+  e.window =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(w.end_ns - w.start_ns));
+  return e;
+}
 
 Limiter::RateResult Limiter::fixed_take(std::string_view name, int64_t rate, double per,
                                         int64_t unix_ns, Clock::time_point now) {
@@ -91,22 +121,10 @@ Limiter::RateResult Limiter::fixed_take(std::string_view name, int64_t rate, dou
     r.remaining = 0;
     return r;
   }
-  auto& s = shard(name);
+  auto key = window_name(t_window_name, name, w);
+  auto& s = shard(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.rates.find(name);
-  if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
-  auto& e = it->second;
-  if (e.fw_start_ns != w.start_ns || e.fw_end_ns != w.end_ns) {
-    e.fw_start_ns = w.start_ns;
-    e.fw_end_ns = w.end_ns;
-    e.fw_count = 0;
-    e.fw_spent = false;
-  }
-  // For sweep(): idle for a whole window means this window is over.
-  e.log.clear();
-  e.window_start = now;
-  e.window =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(w.end_ns - w.start_ns));
+  auto& e = window_entry(s, key, w, now);
   r.reset_s = ceil_s(w.end_ns - unix_ns);
   if (e.fw_count >= rate) {
     r.allowed = false;
@@ -117,33 +135,28 @@ Limiter::RateResult Limiter::fixed_take(std::string_view name, int64_t rate, dou
   return r;
 }
 
-void Limiter::fixed_mark_spent(std::string_view name, const Window& w, uint64_t epoch,
+void Limiter::fixed_mark_spent(std::string_view name, const Window& w, int64_t rate, uint64_t epoch,
                                Clock::time_point now) {
-  auto& s = shard(name);
+  auto key = window_name(t_window_name, name, w);
+  auto& s = shard(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.rates.find(name);
-  if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
-  auto& e = it->second;
-  e.fw_start_ns = w.start_ns;
-  e.fw_end_ns = w.end_ns;
-  e.fw_epoch = epoch;
+  auto& e = window_entry(s, key, w, now);
   e.fw_spent = true;
-  e.log.clear();
-  e.window_start = now;
-  e.window =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(w.end_ns - w.start_ns));
+  e.fw_rate = rate;
+  e.fw_epoch = epoch;
 }
 
-bool Limiter::fixed_spent(std::string_view name, int64_t unix_ns, uint64_t epoch,
-                          int64_t& reset_s) {
-  auto& s = shard(name);
+bool Limiter::fixed_spent(std::string_view name, const Window& w, int64_t rate, uint64_t epoch,
+                          int64_t unix_ns, int64_t& reset_s) {
+  auto key = window_name(t_window_name, name, w);
+  auto& s = shard(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.rates.find(name);
+  auto it = s.rates.find(key);
   if (it == s.rates.end()) return false;
   const auto& e = it->second;
-  if (!e.fw_spent || e.fw_epoch != epoch || unix_ns < e.fw_start_ns || unix_ns >= e.fw_end_ns)
-    return false;
-  reset_s = ceil_s(e.fw_end_ns - unix_ns);
+  // A changed limit (a policy reloaded) or a changed key asks the store again.
+  if (!e.fw_spent || e.fw_rate != rate || e.fw_epoch != epoch) return false;
+  reset_s = ceil_s(w.end_ns - unix_ns);
   return true;
 }
 

@@ -69,12 +69,15 @@ class Limiter {
   // One request against `rate` in the fixed window of `unix_ns`, counted by this gateway.
   RateResult fixed_take(std::string_view name, int64_t rate, double per, int64_t unix_ns,
                         Clock::time_point now);
-  // A store that counts fixed windows refused `name` in window `w`: until `w` ends, or until the
-  // key epoch moves on from `epoch` (a key changed anywhere), the store need not be asked again.
-  void fixed_mark_spent(std::string_view name, const Window& w, uint64_t epoch,
+  // A store that counts fixed windows refused `name` at `rate` in window `w`: until `w` ends,
+  // or until the key epoch moves on from `epoch` (a key changed anywhere), the store need not
+  // be asked again about that window at that rate.
+  void fixed_mark_spent(std::string_view name, const Window& w, int64_t rate, uint64_t epoch,
                         Clock::time_point now);
-  // Whether `name` is marked spent at `unix_ns` under `epoch`; sets the seconds left then.
-  bool fixed_spent(std::string_view name, int64_t unix_ns, uint64_t epoch, int64_t& reset_s);
+  // Whether `name` is marked spent in window `w` (the one `unix_ns` falls in) at `rate` under
+  // `epoch`; sets the seconds left in the window then.
+  bool fixed_spent(std::string_view name, const Window& w, int64_t rate, uint64_t epoch,
+                   int64_t unix_ns, int64_t& reset_s);
 
   // Above this rate a log would cost too much memory per key: such limits count in fixed
   // windows of `per` seconds instead (still exact per window).
@@ -86,10 +89,9 @@ class Limiter {
     Clock::time_point window_start{};   // fixed-window mode
     int64_t window_count = 0;
     Clock::duration window{};
-    // Fixed windows (fixed_take, fixed_mark_spent): the window counted, in unix nanoseconds.
-    int64_t fw_start_ns = 0;
-    int64_t fw_end_ns = 0;
+    // Fixed windows (fixed_take, fixed_mark_spent): one entry per window, see window_name.
     int64_t fw_count = 0;
+    int64_t fw_rate = 0;
     uint64_t fw_epoch = 0;
     bool fw_spent = false;
   };
@@ -110,6 +112,8 @@ class Limiter {
     Map<QuotaEntry> quotas;
   };
   Shard& shard(std::string_view name);
+  // The entry of one fixed window, made when missing (the shard's lock held).
+  RateEntry& window_entry(Shard& s, std::string_view key, const Window& w, Clock::time_point now);
   std::array<Shard, 64> shards_;
 };
 

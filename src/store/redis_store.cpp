@@ -1022,15 +1022,19 @@ awaitable<bool> limits_round_trip(const std::shared_ptr<RedisStore::Impl>& impl,
   const std::string_view kInf = "-inf", kZero = "0";
   using sv = std::string_view;
   // A fixed window is one counter (INCR is atomic: no transaction) that expires with its window.
+  // On a cluster every limit batch is a transaction all the same: a slot being migrated answers
+  // ASK to a command whose key has left, and outside MULTI the ASKING that lets the batch into
+  // the importing node covers only its first command, so a plain pipeline would run in part on
+  // each node. A transaction runs on one node or not at all.
   const bool fixed = rate && req.fixed_window;
-  const bool multi = rate && !fixed;
+  const bool multi = (rate && !fixed) || impl->cluster;
   const int64_t window_left_us = (req.window_end_ns / 1000) - now;
   auto commands = [&](auto&& cmd) {
+    if (multi) cmd(sv("MULTI"));
     if (fixed) {
       cmd(sv("INCR"), rkey);
       cmd(sv("PEXPIRE"), rkey, std::max<int64_t>(1, (window_left_us + 999) / 1000));
     } else if (rate) {
-      cmd(sv("MULTI"));
       cmd(sv("ZREMRANGEBYSCORE"), rkey, kInf, now - per_us);
       cmd(sv("ZCARD"), rkey);
       cmd(sv("ZADD"), rkey, now, member);

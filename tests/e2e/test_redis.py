@@ -544,6 +544,49 @@ def test_cluster_follows_a_moved_slot(redis_cluster, gateway_factory, origin):
     assert get(gw, "/a/", k["key"]).status_code == 200
 
 
+@pytest.mark.parametrize("limiter,moved", [("enable_fixed_window_rate_limiter", "window"),
+                                            ("enable_fixed_window_rate_limiter", "quota"),
+                                            (None, "quota")])
+def test_cluster_limit_counters_follow_ask_exactly(redis_cluster, gateway_factory, origin,
+                                                   limiter, moved):
+    # A limit counter whose slot is being migrated and which has already moved: its commands get
+    # ASK, and the whole batch goes to the importing node after ASKING, as one transaction, so
+    # every request is counted once, on one node.
+    import subprocess
+    nodes = redis_cluster
+    conf = cluster_conf(nodes, **({limiter: True} if limiter else {}))
+    gw = gateway_factory(conf=conf, apis=[token_api("a", "/a/", origin.url)])
+    per = roomy_per()
+    k = create_key(gw, rate=1000, per=per, quota_max=100, quota_renewal_rate=3600)
+    assert [get(gw, "/a/", k["key"]).status_code for _ in range(3)] == [200] * 3
+    key = (f"rate-limit-{k['key_hash']}/{go_window(per)[0]}" if moved == "window"
+           else f"quota-{k['key_hash']}")
+
+    def raw(n, *a):
+        return subprocess.run(["redis-cli", "-p", str(n.port), *a], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    def importing(n, *a):  # a command for the importing node, after ASKING on one connection
+        out = subprocess.run(["redis-cli", "-p", str(n.port)], input=f"ASKING\n{' '.join(a)}\n",
+                             capture_output=True, text=True, check=True).stdout.split("\n")
+        assert out[0] == "OK", out
+        return out[1].strip()
+    src = next(n for n in nodes if raw(n, "EXISTS", key) == "1")
+    dst = next(n for n in nodes if n is not src)
+    assert raw(src, "GET", key) == "3"
+    slot = raw(src, "CLUSTER", "KEYSLOT", key)
+    ids = {n.port: raw(n, "CLUSTER", "MYID") for n in nodes}
+    assert raw(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[src.port]) == "OK"
+    assert raw(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[dst.port]) == "OK"
+    raw(src, "MIGRATE", "127.0.0.1", str(dst.port), "", "0", "5000", "KEYS", key)
+    assert [get(gw, "/a/", k["key"]).status_code for _ in range(4)] == [200] * 4
+    assert importing(dst, "GET", key) == "7"
+    assert int(importing(dst, "PTTL", key)) > 0
+    for n in nodes:
+        raw(n, "CLUSTER", "SETSLOT", slot, "NODE", ids[dst.port])
+    assert get(gw, "/a/", k["key"]).status_code == 200
+    assert raw(dst, "GET", key) == "8"
+
+
 def test_a_redis_that_stops_answering_fails_closed_in_time(gateway_factory, origin):
     """A server that accepts and reads but never answers (a hung Redis): requests are refused
     with a 503 after the command timeout, not held forever, and the gateway stays responsive."""

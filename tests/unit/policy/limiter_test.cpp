@@ -177,18 +177,41 @@ TEST(Limiter, FixedWindowCountsRestartAtTheBoundary) {
   EXPECT_TRUE(l.fixed_take("rate-limit-other", 3, 60, w0 + 60'000'000'000, t).allowed);
 }
 
-TEST(Limiter, FixedWindowSpentMarksEndWithTheWindowOrTheKeyEpoch) {
+TEST(Limiter, FixedWindowSpentMarksEndWithTheWindowTheLimitOrTheKeyEpoch) {
   Limiter l;
   const auto t = Limiter::Clock::time_point{} + 1000s;
-  const auto w = Limiter::fixed_window(10, 1700000001000000000);
+  const int64_t now = 1700000001000000000;
+  const auto w = Limiter::fixed_window(10, now);
   int64_t reset = -1;
-  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 7, reset));
-  l.fixed_mark_spent("rate-limit-k", w, 7, t);
-  EXPECT_TRUE(l.fixed_spent("rate-limit-k", w.end_ns - 1500000000, 7, reset));
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 5, 7, now, reset));
+  l.fixed_mark_spent("rate-limit-k", w, 5, 7, t);
+  EXPECT_TRUE(l.fixed_spent("rate-limit-k", w, 5, 7, w.end_ns - 1500000000, reset));
   EXPECT_EQ(reset, 2);
-  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.end_ns, 7, reset));        // the window is over
-  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 8, reset));  // a key changed
-  EXPECT_FALSE(l.fixed_spent("rate-limit-j", w.start_ns + 1, 7, reset));
+  const auto next = Limiter::fixed_window(10, w.end_ns);
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", next, 5, 7, w.end_ns, reset));  // the window is over
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 5, 8, now, reset));          // a key changed
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 6, 7, now, reset));          // the limit changed
+  // Another limit of the same name (another per-API limit without a scope): its own window.
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", Limiter::fixed_window(60, now), 5, 7, now, reset));
+  EXPECT_FALSE(l.fixed_spent("rate-limit-j", w, 5, 7, now, reset));
   l.reset_for("k");
-  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w.start_ns + 1, 7, reset));
+  EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 5, 7, now, reset));
+}
+
+TEST(Limiter, FixedWindowsOfTwoLengthsUnderOneNameCountApart) {
+  Limiter l;
+  const auto t = Limiter::Clock::time_point{} + 1000s;
+  const int64_t now = 1700000001000000000;
+  // Alternating between a 2-per-10-s and a 3-per-60-s limit of the same name: each keeps its
+  // own count instead of restarting whenever the other is used.
+  std::vector<bool> a, b;
+  for (int i = 0; i < 4; ++i) {
+    a.push_back(l.fixed_take("rate-limit-k", 2, 10, now + i, t).allowed);
+    b.push_back(l.fixed_take("rate-limit-k", 3, 60, now + i, t).allowed);
+  }
+  EXPECT_EQ(a, (std::vector<bool>{true, true, false, false}));
+  EXPECT_EQ(b, (std::vector<bool>{true, true, true, false}));
+  // Idle entries go once their window length has passed.
+  l.sweep(t + 61s);
+  EXPECT_TRUE(l.fixed_take("rate-limit-k", 3, 60, now + 5, t + 61s).allowed);
 }
