@@ -10,6 +10,27 @@ Limiter::Shard& Limiter::shard(std::string_view name) {
   return shards_[std::hash<std::string_view>{}(name) % shards_.size()];
 }
 
+namespace {
+
+int64_t ceil_s(int64_t ns) { return ns <= 0 ? 0 : ns / 1000000000 + (ns % 1000000000 != 0); }
+
+// The counter of one fixed window of `name`, "<start>:<end>:<name>": two limits that share a
+// name but not a window length count apart, as their Redis counters do. It still ends with
+// `name`, for reset_for.
+std::string_view window_name(std::string& buf, std::string_view name, const Limiter::Window& w) {
+  char num[24];
+  buf.clear();
+  for (int64_t v : {w.start_ns, w.end_ns}) {
+    auto end = std::to_chars(num, num + sizeof num, v).ptr;
+    buf.append(num, static_cast<size_t>(end - num)).push_back(':');
+  }
+  buf.append(name);
+  return buf;
+}
+thread_local std::string t_window_name;
+
+}  // namespace
+
 Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, double per,
                                        Clock::time_point now) {
   RateResult r;
@@ -22,14 +43,15 @@ Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, doub
   auto& s = shard(name);
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.rates.find(name);
-  if (it == s.rates.end()) it = s.rates.emplace(std::string(name), RateEntry{}).first;
-  auto& e = it->second;
-  if (e.window != window) {  // the limit changed: start over rather than mix two windows
-    e.log.clear();
-    e.window_count = 0;
-    e.window_start = now;
-    e.window = window;
+  if (it == s.rates.end()) {
+    it = s.rates.emplace(std::string(name), RateEntry{}).first;
+    it->second.window_start = now;
   }
+  auto& e = it->second;
+  // Another window under the same name (a limit changed by a reload, or two limits meeting
+  // under one name) carries on with the same log, read with the new window, as Tyk's one sorted
+  // set is: never a fresh log, which alternating requests could use to pass unlimited.
+  e.window = window;
   auto secs = [](Clock::duration d) {
     return static_cast<int64_t>(
         std::ceil(std::chrono::duration_cast<std::chrono::duration<double>>(d).count()));
@@ -50,8 +72,8 @@ Limiter::RateResult Limiter::rate_take(std::string_view name, int64_t rate, doub
     return r;
   }
   while (!e.log.empty() && now - e.log.front() >= window) e.log.pop_front();
-  // A lowered limit leaves an over-long log: keep only what the new limit can use.
-  while (static_cast<int64_t>(e.log.size()) > rate) e.log.pop_front();
+  // A log longer than `rate` (a lowered limit) is kept whole: the requests it holds were made
+  // in this window, and trimming it would let a limit sharing the log admit more.
   if (static_cast<int64_t>(e.log.size()) >= rate) {
     r.allowed = false;
     r.reset_s = secs(e.log.front() + window - now);
@@ -79,27 +101,6 @@ Limiter::Window Limiter::fixed_window(double per, int64_t unix_ns) {
   w.end_ns = w.start_ns > INT64_MAX - d ? INT64_MAX : w.start_ns + d;
   return w;
 }
-
-namespace {
-
-int64_t ceil_s(int64_t ns) { return ns <= 0 ? 0 : ns / 1000000000 + (ns % 1000000000 != 0); }
-
-// The counter of one fixed window of `name`, "<start>:<end>:<name>": two limits that share a
-// name but not a window length (per-API limits of one key without an allowance scope) count
-// apart, as their Redis counters do. It still ends with `name`, for reset_for.
-std::string_view window_name(std::string& buf, std::string_view name, const Limiter::Window& w) {
-  char num[24];
-  buf.clear();
-  for (int64_t v : {w.start_ns, w.end_ns}) {
-    auto end = std::to_chars(num, num + sizeof num, v).ptr;
-    buf.append(num, static_cast<size_t>(end - num)).push_back(':');
-  }
-  buf.append(name);
-  return buf;
-}
-thread_local std::string t_window_name;
-
-}  // namespace
 
 Limiter::RateEntry& Limiter::window_entry(Shard& s, std::string_view key, const Window& w,
                                           Clock::time_point now) {

@@ -191,7 +191,7 @@ TEST(Limiter, FixedWindowSpentMarksEndWithTheWindowTheLimitOrTheKeyEpoch) {
   EXPECT_FALSE(l.fixed_spent("rate-limit-k", next, 5, 7, w.end_ns, reset));  // the window is over
   EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 5, 8, now, reset));          // a key changed
   EXPECT_FALSE(l.fixed_spent("rate-limit-k", w, 6, 7, now, reset));          // the limit changed
-  // Another limit of the same name (another per-API limit without a scope): its own window.
+  // Another limit of the same name with another window length: its own window.
   EXPECT_FALSE(l.fixed_spent("rate-limit-k", Limiter::fixed_window(60, now), 5, 7, now, reset));
   EXPECT_FALSE(l.fixed_spent("rate-limit-j", w, 5, 7, now, reset));
   l.reset_for("k");
@@ -214,4 +214,24 @@ TEST(Limiter, FixedWindowsOfTwoLengthsUnderOneNameCountApart) {
   // Idle entries go once their window length has passed.
   l.sweep(t + 61s);
   EXPECT_TRUE(l.fixed_take("rate-limit-k", 3, 60, now + 5, t + 61s).allowed);
+}
+
+// Two limits with different windows under one name (a reload that changes `per`, or limits
+// meeting under one counter name): one log, as Tyk's one sorted set, read with each request's
+// window. Alternating between them must not restart it: neither admits more than its rate.
+TEST(Limiter, SlidingLogsOfTwoWindowsUnderOneNameDoNotResetEachOther) {
+  Limiter l;
+  auto t0 = Limiter::Clock::time_point{} + 1000s;
+  std::vector<bool> a, b;
+  for (int i = 0; i < 4; ++i) {
+    a.push_back(l.rate_take("rate-limit-k", 2, 60, t0 + i * 1ms).allowed);
+    b.push_back(l.rate_take("rate-limit-k", 3, 10, t0 + i * 1ms).allowed);
+  }
+  EXPECT_EQ(a, (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(b, (std::vector<bool>{true, true, false, false}));
+  // Read with a 10 s window, the log has let go of nothing yet; 10 s on, it has.
+  EXPECT_FALSE(l.rate_take("rate-limit-k", 3, 10, t0 + 9s).allowed);
+  EXPECT_TRUE(l.rate_take("rate-limit-k", 3, 10, t0 + 10s).allowed);
+  l.reset_for("k");
+  EXPECT_TRUE(l.rate_take("rate-limit-k", 2, 60, t0 + 10s).allowed);
 }
