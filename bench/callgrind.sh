@@ -99,16 +99,12 @@ for store in $STORE; do
   url="https://127.0.0.1:$port/policy/"
   code="$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: $key" "$url")"
   [[ "$code" == 200 ]] || die "$store: GET /policy/ answered $code"
-  ab -q -k -c 10 -n "$WARM" -H "Authorization: $key" "$url" >/dev/null 2>&1
+  ab_keyed "$WARM" "$RAW/ab-warm-$store.txt" "$url" "$key"
   callgrind_control -z "$vpid" >/dev/null 2>&1
-  ab -q -k -c 10 -n "$N" -H "Authorization: $key" "$url" >"$RAW/ab-$store.txt" 2>&1
+  ab_keyed "$N" "$RAW/ab-$store.txt" "$url" "$key"
   callgrind_control -d "$vpid" >/dev/null 2>&1
   kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
-  failed="$(awk '/^Failed requests/ { print $3 }' "$RAW/ab-$store.txt")"
-  non2xx="$(awk '/^Non-2xx responses/ { print $3 }' "$RAW/ab-$store.txt")"
-  [[ "${failed:-1}" == 0 && -z "$non2xx" ]] || die "$store: ab reported failures (see $RAW/ab-$store.txt)"
-  total="$(callgrind_annotate "$cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(/,/, "", $1); print $1 }')"
-  [[ -n "$total" ]] || die "$store: no callgrind totals in $cg.1"
+  total="$(callgrind_total "$cg.1")"
   line="$store store ($REDIS_LIMITER limiter): $(( total / N )) instructions per request ($N requests, ab -k -c10; $total in all)"
   echo "$line" | tee -a "$OUT"
 done

@@ -223,3 +223,22 @@ wrk_result() {  # wrk_result OUTFILE -> "req_per_s p99_ms errors non2xx requests
 range() {  # " (min–max)" when there is more than one round
   column_of "$1" "$2" "$3" | awk -v d="$4" '{ v[NR] = $1 } END { if (NR > 1) printf " (%.*f–%.*f)", d, v[1], d, v[NR] }'
 }
+
+# ab_keyed N OUTFILE URL TOKEN: `ab -k -c10` with the token in Authorization, on CPU 1; dies when
+# ab fails or reports a failed or non-2xx request.
+ab_keyed() {
+  taskset -c 1 ab -q -k -c 10 -n "$1" -H "Authorization: $4" "$3" >"$2" 2>&1 || die "ab failed (see $2)"
+  local failed non2xx
+  failed="$(awk '/^Failed requests/ { print $3 }' "$2")"
+  non2xx="$(awk '/^Non-2xx responses/ { print $3 }' "$2")"
+  [[ "${failed:-1}" == 0 && -z "$non2xx" ]] || die "ab reported failures (see $2)"
+}
+
+# callgrind_total DUMP: the instructions a callgrind dump counted (its PROGRAM TOTALS); dies
+# when there are none.
+callgrind_total() {
+  local total
+  total="$(callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(/,/, "", $1); print $1 }')"
+  [[ -n "$total" ]] || die "no callgrind totals in $1"
+  echo "$total"
+}

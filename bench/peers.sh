@@ -118,14 +118,7 @@ start_proxy() {
   die "$name: GET /keyed/ with the token never answered 200 (see $WORK/$name.log)"
 }
 stop_proxy() { kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
-load() {  # load N OUTFILE: ab -k -c10 with the token, on CPU 1; dies on any failure
-  local url="https://127.0.0.1:$PROXY_PORT/keyed/"
-  taskset -c 1 ab -q -k -c 10 -n "$1" -H "Authorization: $TOKEN" "$url" >"$2" 2>&1 || die "ab failed (see $2)"
-  local failed non2xx
-  failed="$(awk '/^Failed requests/ { print $3 }' "$2")"
-  non2xx="$(awk '/^Non-2xx responses/ { print $3 }' "$2")"
-  [[ "${failed:-1}" == 0 && -z "$non2xx" ]] || die "ab reported failures (see $2)"
-}
+load() { ab_keyed "$1" "$2" "https://127.0.0.1:$PROXY_PORT/keyed/" "$TOKEN"; }  # load N OUTFILE
 
 OUT="$RAW/summary.txt"
 : > "$OUT"
@@ -139,8 +132,7 @@ for name in $PROXIES; do
   load "$N" "$RAW/ab-callgrind-$name.txt"
   callgrind_control -d "$PROXY_PID" >/dev/null 2>&1
   stop_proxy
-  total="$(callgrind_annotate "$cg.1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(/,/, "", $1); print $1 }')"
-  [[ -n "$total" ]] || die "$name: no callgrind totals in $cg.1"
+  total="$(callgrind_total "$cg.1")"
   INSTR[$name]=$(( total / N ))
   # System calls.
   start_proxy "$name"

@@ -159,7 +159,7 @@ awaitable<void> KeysApi::reset_counters(const std::string& sid, const json::obje
     // period the key's limits use.
     for (double per : pers_of(session)) {
       auto w = policy::Limiter::fixed_window(per, now_ns);
-      co_await store_.del(rate_key + "/" + std::to_string(w.start_ns));
+      co_await store_.del(store::fixed_window_key(rate_key, w.start_ns));
     }
   }
 }

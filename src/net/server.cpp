@@ -758,6 +758,7 @@ class Worker {
                                 const apidef::ApiSpec& spec, Exchange& ex);
   awaitable<Denial> check_limits(const KeyView& key, const policy::ApiAccess* api,
                                  const apidef::ApiSpec& spec, Exchange& ex);
+  policy::Limiter::RateResult local_rate_take(std::string_view name, int64_t rate, double per);
   Denial take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex);
   Denial take_local_quota(const LimitPlan& p, std::string_view name,
                           const std::optional<policy::Limiter::QuotaState>& persisted,
@@ -2397,11 +2398,18 @@ void Worker::set_quota_headers(Exchange& ex, const policy::Limit& lim, int64_t r
   ex.limit_headers = {true, lim.quota_max, remaining, renews_at};
 }
 
+// A rate limit counted by this gateway: Tyk's fixed windows with enable_fixed_window_rate_limiter,
+// else the sliding log.
+policy::Limiter::RateResult Worker::local_rate_take(std::string_view name, int64_t rate,
+                                                    double per) {
+  if (gw.cfg.enable_fixed_window_rate_limiter)
+    return gw.limiter.fixed_take(name, rate, per, unix_now_ns(), Clock::now());
+  return gw.limiter.rate_take(name, rate, per, Clock::now());
+}
+
 Denial Worker::take_local_rate(const LimitPlan& p, const KeyView& key, Exchange& ex) {
   store::rate_limit_key(rate_name_, key.storage_id, p.scope);
-  auto r = p.fixed ? gw.limiter.fixed_take(rate_name_, p.lim.rate, p.lim.per, unix_now_ns(),
-                                           Clock::now())
-                   : gw.limiter.rate_take(rate_name_, p.lim.rate, p.lim.per, Clock::now());
+  auto r = local_rate_take(rate_name_, p.lim.rate, p.lim.per);
   set_rate_headers(ex, p.lim, r.remaining, r.reset_s);
   if (!r.allowed) return Denial{{429, "Rate Limit Exceeded"}};
   return Denial{};
@@ -2505,13 +2513,12 @@ awaitable<Denial> Worker::limits_once(const KeyView& key, const policy::ApiAcces
       lr.quota_renewal = lim.quota_renewal_rate;
     }
     if (lr.rate > 0 || lr.quota_max > 0) {
-      const bool fixed = lr.fixed_window;
       auto res = co_await gw.store->take_limits(std::move(lr));
       if (!res.ok) co_return Denial{{503, kStoreDown}};
       if (p.rate && p.rate_in_store) {
         set_rate_headers(ex, lim, res.rate_remaining, res.rate_reset_s);
         if (!res.rate_allowed) {
-          if (fixed)
+          if (p.fixed)
             gw.limiter.fixed_mark_spent(store::rate_limit_key(key.storage_id, p.scope), window,
                                         lim.rate, epoch, Clock::now());
           co_return Denial{{429, "Rate Limit Exceeded"}};
@@ -2660,11 +2667,7 @@ awaitable<bool> Worker::handle(ClientConn& c, http::RequestHead& req, H2Stream* 
   // The API's own limit, after the key's (as in Tyk: a request refused here has used quota).
   if (spec->global_rate > 0 && spec->global_per > 0 && !spec->disable_rate_limit) {
     // Counted by this gateway, in the same kind of window as the keys' limits.
-    auto r = gw.cfg.enable_fixed_window_rate_limiter
-                 ? gw.limiter.fixed_take(spec->global_limit_key, spec->global_rate,
-                                         spec->global_per, unix_now_ns(), Clock::now())
-                 : gw.limiter.rate_take(spec->global_limit_key, spec->global_rate, spec->global_per,
-                                        Clock::now());
+    auto r = local_rate_take(spec->global_limit_key, spec->global_rate, spec->global_per);
     if (!r.allowed) {
       ex.error = "API Rate Limit Exceeded";
       co_return co_await respond(c, req, http::error_response(429, "API Rate Limit Exceeded"), ex,

@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "store/keyspace.h"
 
 namespace gh::store {
 
@@ -1153,12 +1154,8 @@ awaitable<LimitResult> RedisStore::take_limits(LimitRequest req) {
   bool quota = req.quota_max > 0 && !req.quota_key.empty();
   out.ok = true;
   if (!rate && !quota) co_return out;
-  if (rate && req.fixed_window) {
-    // The window's own counter, named as Tyk names it: <rate key>/<window start in unix ns>.
-    char num[24];
-    auto end = std::to_chars(num, num + sizeof num, req.window_start_ns).ptr;
-    req.rate_key.append("/").append(num, static_cast<size_t>(end - num));
-  }
+  if (rate && req.fixed_window)
+    req.rate_key = fixed_window_key(std::move(req.rate_key), req.window_start_ns);
   // On a cluster the two counters usually live in different slots: two round trips, the quota
   // only when the rate limit admitted the request.
   bool split = impl_->cluster && rate && quota && key_slot(req.rate_key) != key_slot(req.quota_key);
