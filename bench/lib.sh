@@ -117,6 +117,11 @@ tree_jiffies() {  # tree_jiffies PID -> utime+stime of PID and its direct childr
   done
   echo "$sum"
 }
+sleeps() {  # sleeps PID -> voluntary context switches (the times it went to sleep) of PID, its direct children and all their threads
+  local p
+  for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '/^voluntary_ctxt_switches/ { s += $2 } END { printf "%.0f\n", s }'
+}
 sched_ns() {  # sched_ns PID -> nanoseconds on CPU of all the process's threads (/proc/PID/task/*/schedstat)
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }

@@ -529,7 +529,7 @@ log "pre-flight:"; sed 's/^/    /' "$PRE" >&2
 # ---------------------------------------------------------------------------------------------
 # Measurements.
 RESULTS="$RAW/results.tsv"
-printf 'scenario\tproxy\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tproxy_us_per_req\tloadgen_pct\tnon2xx\tredis_pct\tredis_us_per_req\tredis_client_cmds_per_req\tredis_script_calls_per_req\tredis_all_cmds_per_req\tredis_reads_per_req\tproxy_plus_redis_us_per_req\n' > "$RESULTS"
+printf 'scenario\tproxy\tround\treq_per_s\tp99_ms\terrors\tcpu0_pct\tcpu1_pct\tproxy_pct\torigin_pct\tproxy_us_per_req\tloadgen_pct\tnon2xx\tredis_pct\tredis_us_per_req\tredis_client_cmds_per_req\tredis_script_calls_per_req\tredis_all_cmds_per_req\tredis_reads_per_req\tproxy_plus_redis_us_per_req\torigin_wakeups_per_req\n' > "$RESULTS"
 NAN6=$'nan\tnan\tnan\tnan\tnan\tnan\tnan'   # columns 14-20 of a measurement without Redis
 
 pid_of() { local v="PID_$1"; echo "${!v}"; }
@@ -543,7 +543,7 @@ per_request_us() {  # per_request_us JIFFIES COUNT -> CPU microseconds of the pr
 # same on /policy/ with the proxy's policy tokens; Redis's counters and CPU are read around it).
 run_keepalive() {
   local scen="$1" name="$2" round="$3" port="${PORT[$2]}" pid out cpu rps p99 errs non2xx count us lg label
-  local target=() rx="$NAN6" r0=() r1=() rj0 rj1 rt0 rt1
+  local target=() rx="$NAN6" r0=() r1=() rj0 rj1 rt0 rt1 ow0 ow1 ow
   if [[ "$scen" == keyed ]]; then
     target=(-s "$LUA" "https://127.0.0.1:$port/keyed/" -- "$TOKENS"); label="keyed     "
   elif [[ "$scen" == policy ]]; then
@@ -556,10 +556,12 @@ run_keepalive() {
   client $(( WARMUP_S + 30 )) /dev/null wrk -t1 -c"$CONNS" -d"$WARMUP" "${target[@]}" || true
   sleep 0.5
   if [[ "$scen" == policy ]]; then read -r -a r0 < <(redis_stats); rj0="$(tree_jiffies "$PID_redis")"; rt0="$(date +%s.%N)"; fi
+  ow0="$(sleeps "$PID_origin")"
   snap_begin "$pid"
   client $(( DUR_S + 60 )) "$out" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${target[@]}" \
     || log "warning: wrk exited non-zero for $name (see $out)"
   cpu="$(snap_end "$pid")"
+  ow1="$(sleeps "$PID_origin")"
   if [[ "$scen" == policy ]]; then rj1="$(tree_jiffies "$PID_redis")"; rt1="$(date +%s.%N)"; read -r -a r1 < <(redis_stats); fi
   read -r rps p99 errs non2xx count < <(wrk_result "$out")
   [[ "$count" != 0 ]] || log "warning: no result from wrk for $name (see $out)"
@@ -575,10 +577,12 @@ run_keepalive() {
         rus = j * 1e6 / hz / n
         printf "%.0f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\n", 100 * j / hz / el, rus, cl / n, sc / n, a / n, rd / n, us + rus }')"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "$non2xx" "$rx" >> "$RESULTS"
+  # The origin's wake-ups per request: how many requests it finds waiting each time it runs.
+  ow="$(awk -v d="$(( ow1 - ow0 ))" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "nan" }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "$non2xx" "$rx" "$ow" >> "$RESULTS"
   local rlog=""
   [[ "$scen" == policy ]] && rlog="  redis CPU/req/client cmds/script calls/all cmds/reads per req $(cut -f2-6 <<<"$rx" | tr '\t' '/')"
-  log "$label  r$round $(printf '%-15s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg$rlog"
+  log "$label  r$round $(printf '%-15s' "$name") ${rps} req/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg  origin wake-ups/req $ow$rlog"
 }
 
 run_handshake() {
@@ -602,7 +606,7 @@ run_handshake() {
   (( count < DUR_S * 20000 )) || log "warning: ab reached its request cap for $name; raise -n"
   us="$(per_request_us "${cpu##* }" "$count")"
   lg="$(client_cpu)"
-  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "${p99:-nan}" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "$non2xx" "$NAN6" >> "$RESULTS"
+  printf 'handshake\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "${p99:-nan}" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "$non2xx" "$NAN6"$'\t'nan >> "$RESULTS"
   log "handshakes  r$round $(printf '%-9s' "$name") ${rps} conn/s  p99 ${p99} ms  errors ${errs}  proxy ${us} us CPU/conn  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
@@ -625,7 +629,7 @@ run_h2() {
   # The warm-up second is not in h2load's count but is in the CPU snapshot: counted out.
   us="$(per_request_us "${cpu##* }" "$(awk -v n="$count" -v d="$DUR_S" 'BEGIN { printf "%d", n * (d + 1) / d }')")"
   lg="$(client_cpu)"
-  printf 'h2\t%s\t%s\t%s\tnan\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "${non2xx:-0}" "$NAN6" >> "$RESULTS"
+  printf 'h2\t%s\t%s\t%s\tnan\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$round" "$rps" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "${non2xx:-0}" "$NAN6"$'\t'nan >> "$RESULTS"
   log "h2          r$round $(printf '%-9s' "$name") ${rps} req/s  errors ${errs}  proxy ${us} us CPU/req  cpu0/cpu1/proxy/origin/loadgen % ${cpu% *} $lg"
 }
 
@@ -655,7 +659,7 @@ run_idle() {
   [[ "${ready:-0}" == "$IDLE_CONNS" ]] || log "warning: only ${ready:-0} of $IDLE_CONNS idle connections got 200 from $name"
   kib="$(awk -v a="$after" -v b="$before" -v n="${ready:-0}" 'BEGIN { if (n > 0) printf "%.0f", (a - b) * 1000 / n; else print "nan" }')"
   printf 'idle\t%s\t%s\t%s\tnan\t%s\tnan\tnan\tnan\tnan\tnan\tnan\t0\t%s\n' "$name" "$round" "$kib" \
-    "$(( IDLE_CONNS - ${ready:-0} ))" "$NAN6" >> "$RESULTS"
+    "$(( IDLE_CONNS - ${ready:-0} ))" "$NAN6"$'\t'nan >> "$RESULTS"
   log "idle        r$round $(printf '%-9s' "$name") ${kib} KiB per 1000 idle TLS connections (RSS $before -> $after KiB, ${ready:-0} connections)"
   sleep 2  # the connections close
 }
@@ -723,7 +727,7 @@ for s in keepalive keyed policy handshake h2 idle; do
   plist=("${PROXIES[@]}")
   [[ "$s" == policy ]] && plist=("${POLICY_PROXIES[@]}")
   for p in "${plist[@]}"; do
-    for c in 4 5 7 8 9 10 11 12 14 15 16 17 18 19 20; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
+    for c in 4 5 7 8 9 10 11 12 14 15 16 17 18 19 20 21; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
     M[$s,$p,err]="$(sumcol "$s" "$p" 6)"
     M[$s,$p,non2xx]="$(sumcol "$s" "$p" 13)"
   done
@@ -751,11 +755,12 @@ bound() {  # bound CPU0 PROXY ORIGIN CPU1 LOADGEN [REDIS]: which side ran out of
     print r }'
 }
 cpurow() {
-  local s="$1" p="$2" rd lbl="$2"
+  local s="$1" p="$2" rd ow lbl="$2"
   [[ "$s" == policy ]] && lbl="$(label_of "$p")"
   rd="$(fmt "${M[$s,$p,14]}" 0)"; [[ "$rd" == n/a ]] && rd="–"
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$lbl" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" \
-    "$rd" "${M[$s,$p,8]}" "${M[$s,$p,12]}" \
+  ow="$(fmt "${M[$s,$p,21]}" 2)"; [[ "$ow" == n/a ]] && ow="–"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$3" "$lbl" "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" \
+    "$ow" "$rd" "${M[$s,$p,8]}" "${M[$s,$p,12]}" \
     "$(bound "${M[$s,$p,7]}" "${M[$s,$p,9]}" "${M[$s,$p,10]}" "${M[$s,$p,8]}" "${M[$s,$p,12]}" "${M[$s,$p,14]}")"
 }
 
@@ -922,10 +927,10 @@ REPORT="$RAW/table.md"
          "keyed $kd_non2xx, policy $po_non2xx."
   fi
   echo
-  echo "CPU during the measurements (median %, 100 = one full core):"
+  echo "CPU during the measurements (median %, 100 = one full core), and how often the origin went to sleep per request (its voluntary context switches: 1.00 = it wakes for every request; fewer = it finds several waiting):"
   echo
-  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | Redis | CPU 1 busy | load generator | saturated |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| scenario | proxy | CPU 0 busy | proxy process | origin | origin wake-ups per request | Redis | CPU 1 busy | load generator | saturated |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   if want keepalive; then for p in "${PROXIES[@]}"; do cpurow keepalive "$p" keep-alive; done; fi
   if want keyed; then for p in "${PROXIES[@]}"; do cpurow keyed "$p" "keyed keep-alive"; done; fi
   if want policy; then for p in "${POLICY_PROXIES[@]}"; do cpurow policy "$p" "policy"; done; fi

@@ -224,37 +224,44 @@ log "pre-flight:"; sed 's/^/    /' "$PRE" >&2
 
 # ---------------------------------------------------------------------------------------------
 RESULTS="$RAW/results.tsv"
-printf 'scenario\tproxy\tround\tper_s\tp99_ms\terrors\tnon2xx\tcpu0_pct\tproxy_pct\tproxy_us_per_op\tupstream_handshakes_per_1000\n' > "$RESULTS"
+printf 'scenario\tproxy\tround\tper_s\tp99_ms\terrors\tnon2xx\tcpu0_pct\tproxy_pct\tproxy_us_per_op\tupstream_handshakes_per_1000\torigin_wakeups_per_req\n' > "$RESULTS"
 pid_of() { local v="PID_$1"; echo "${!v}"; }
 last_conn() { tail -1 "$WORK/origin_tls/conn.log" 2>/dev/null || echo 0; }
 measure() {  # measure SCENARIO PROXY ROUND
   local s="$1" name="$2" r="$3" pid port args=() cert=("${WITH_CERT[@]}") n sec rate p99 err non cpu j0 j1 c0 hs=nan
+  local opid="$PID_origin" ow0 ow1 ow=nan
   pid="$(pid_of "$name")"; port="${PORT[$name]}"
   case "$s" in
     keepalive) args=(--conns "$CONNS") ;;
     handshake) args=(--conns "$HS_CONNS" --handshake) ;;
-    upstream) args=(--conns "$CONNS"); cert=(); pid="$(pid_of "${name}_up")"; port="${PORT[${name}_up]}" ;;
+    upstream) args=(--conns "$CONNS"); cert=(); pid="$(pid_of "${name}_up")"; port="${PORT[${name}_up]}"
+              opid="$PID_origin_tls" ;;
   esac
   [[ "$s" != handshake ]] && client $(( DUR_S + 30 )) /dev/null "${LOAD[@]}" --port "$port" --duration 1 "${args[@]}" "${cert[@]}" || true
   [[ "$s" == upstream ]] && c0="$(last_conn)"
+  ow0="$(sleeps "$opid")"
   snap_begin "$pid"
   j0="$(tree_jiffies "$pid")"
   client $(( DUR_S + 30 )) "$RAW/$s-$name-$r.txt" "${LOAD[@]}" --port "$port" --duration "$DUR_S" "${args[@]}" "${cert[@]}" \
     || die "$name: mtls_load failed: $(cat "$RAW/$s-$name-$r.txt")"
   j1="$(tree_jiffies "$pid")"
   cpu="$(snap_end "$pid")"
+  ow1="$(sleeps "$opid")"
   read -r _ n _ sec _ rate _ _ _ p99 _ err _ non < "$RAW/$s-$name-$r.txt"
   if [[ "$s" == upstream ]]; then
     # Upstream connections the proxy opened during the run (the origin numbers its connections),
     # per 1000 requests.
     hs="$(awk -v c0="$c0" -v n="$n" '$1 > c0 { seen[$1] = 1 } END { k = 0; for (x in seen) k++; printf "%.2f", (n > 0 ? 1000 * k / n : 0) }' "$WORK/origin_tls/conn.log")"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$name" "$r" "$rate" \
+  # The origin's wake-ups per request (keep-alive scenarios): how many requests it finds waiting
+  # each time it runs.
+  [[ "$s" != handshake ]] && ow="$(awk -v d="$(( ow1 - ow0 ))" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "nan" }')"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$name" "$r" "$rate" \
     "$(awk -v u="$p99" 'BEGIN { printf "%.2f", u / 1000 }')" "$err" "$non" \
     "$(cut -d' ' -f1 <<<"$cpu")" "$(cut -d' ' -f3 <<<"$cpu")" \
     "$(awk -v j=$(( j1 - j0 )) -v n="$n" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.1f", j * 1e6 / hz / n; else print "nan" }')" \
-    "$hs" >> "$RESULTS"
-  log "  $s $name: $rate/s, p99 $p99 µs, $err errors, $non non-2xx"
+    "$hs" "$ow" >> "$RESULTS"
+  log "  $s $name: $rate/s, p99 $p99 µs, $err errors, $non non-2xx, origin wake-ups/req $ow"
 }
 for (( r = 1; r <= ROUNDS; r++ )); do
   order=()
@@ -277,7 +284,7 @@ done
 declare -A M
 for s in keepalive handshake upstream; do
   for p in "${PROXIES[@]}"; do
-    for c in 4 5 8 9 10 11; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
+    for c in 4 5 8 9 10 11 12; do M[$s,$p,$c]="$(median "$s" "$p" "$c")"; done
     M[$s,$p,bad]=$(( $(sumcol "$s" "$p" 6) + $(sumcol "$s" "$p" 7) ))
   done
 done
@@ -323,6 +330,7 @@ REPORT="$RAW/table.md"
     row "mTLS keep-alive: req/s ($CONNS connections) ↑" keepalive 4 0
     row "mTLS keep-alive: p99 latency, ms ↓" keepalive 5 2
     row "mTLS keep-alive: proxy CPU per request, µs ↓" keepalive 10 1
+    row "mTLS keep-alive: origin wake-ups per request ↓" keepalive 12 2
   fi
   if want handshake; then
     row "mTLS full handshakes: conn/s ($HS_CONNS at a time) ↑" handshake 4 0
@@ -334,6 +342,7 @@ REPORT="$RAW/table.md"
     row "TLS upstream: p99 latency, ms ↓" upstream 5 2
     row "TLS upstream: proxy CPU per request, µs ↓" upstream 10 1
     row "TLS upstream: upstream handshakes per 1000 requests ↓" upstream 11 2
+    row "TLS upstream: origin wake-ups per request ↓" upstream 12 2
   fi
   echo
   echo "Bars (≥ 1.0× the better peer's req/s): mTLS keep-alive $(want keepalive && bar keepalive || echo n/a);" \
