@@ -13,14 +13,19 @@
 # embedded store, key hashing on; nginx: a `map` of the token; HAProxy: an ACL pattern file). One
 # worker each, the proxy and the origin on CPU 0, ab on CPU 1.
 #
-# For each proxy, two runs of `ab -k -c10`:
+# For each proxy, two runs of `ab -k -c10` and one of wrk:
 # - under `valgrind --tool=callgrind` (nginx with `master_process off`, so that its one process
 #   serves): after WARM requests the counters are zeroed, N requests are made and counted; the
 #   total divided by N is the user-space instructions per request (kernel time not included);
 # - natively, with `strace -c -f` attached for SYSCALL_N requests: system calls per request by
-#   kind, and how many failed (EAGAIN reads, mostly).
+#   kind, and how many failed (EAGAIN reads, mostly);
+# - natively, under `wrk -t1 -c50` for SCHED_S seconds: how the proxy and the origin share CPU 0,
+#   per request: the origin's voluntary context switches (how often it ran out of work and slept:
+#   1.00 = woken for every request), the proxy's involuntary ones (how often it was pushed aside),
+#   and each one's CPU time, user + system (/proc/PID/status and /proc/PID/stat). These move with
+#   the machine's load more than the first two, less than requests per second.
 # Any failed or non-2xx request aborts the run. Needs valgrind, strace, apache2-utils (ab),
-# nginx-light, haproxy, openssl, curl, iproute2 (installed when missing). About three minutes.
+# nginx-light, haproxy, openssl, curl, iproute2, wrk (installed when missing). About four minutes.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,14 +36,15 @@ source "$BENCH/lib.sh"
 N="${N:-3000}"
 WARM="${WARM:-200}"
 SYSCALL_N="${SYSCALL_N:-20000}"
+SCHED_S="${SCHED_S:-8}"
 PROXIES="${PROXIES:-gatehouse nginx haproxy}"
 resolve_gatehouse_bin
-[[ "$N" =~ ^[1-9][0-9]*$ && "$WARM" =~ ^[1-9][0-9]*$ && "$SYSCALL_N" =~ ^[1-9][0-9]*$ ]] ||
-  die "N, WARM and SYSCALL_N must be positive integers"
+[[ "$N" =~ ^[1-9][0-9]*$ && "$WARM" =~ ^[1-9][0-9]*$ && "$SYSCALL_N" =~ ^[1-9][0-9]*$ &&
+   "$SCHED_S" =~ ^[1-9][0-9]*$ ]] || die "N, WARM, SYSCALL_N and SCHED_S must be positive integers"
 for p in $PROXIES; do [[ "$p" =~ ^(gatehouse|nginx|haproxy)$ ]] || die "PROXIES: gatehouse, nginx and/or haproxy"; done
 
 for pair in valgrind:valgrind callgrind_control:valgrind strace:strace ab:apache2-utils \
-            nginx:nginx-light haproxy:haproxy openssl:openssl curl:curl ss:iproute2; do
+            nginx:nginx-light haproxy:haproxy openssl:openssl curl:curl ss:iproute2 wrk:wrk; do
   need_pkg "${pair%%:*}" "${pair#*:}"
 done
 [[ -x /usr/bin/python3 ]] || NEEDED_PKGS+=(python3)
@@ -119,10 +125,19 @@ start_proxy() {
 }
 stop_proxy() { kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 load() { ab_keyed "$1" "$2" "https://127.0.0.1:$PROXY_PORT/keyed/" "$TOKEN"; }  # load N OUTFILE
+# sched_snap PID -> "voluntary involuntary cpu_jiffies" of PID and all its threads
+sched_snap() {
+  cat /proc/"$1"/task/*/status | awk -v j="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$1"/stat)" '
+    /^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 }
+    END { printf "%.0f %.0f %s\n", v, n, j }'
+}
+ORIGIN_WORKER="$(ps -o pid= --ppid "$PID_origin" | head -1 | tr -d ' ')"
+[[ -n "$ORIGIN_WORKER" ]] || die "the origin nginx has no worker process"
+HZ="$(getconf CLK_TCK)"
 
 OUT="$RAW/summary.txt"
 : > "$OUT"
-declare -A INSTR SYS
+declare -A INSTR SYS SCHED
 for name in $PROXIES; do
   # User-space instructions.
   cg="$RAW/callgrind-$name.out"
@@ -143,6 +158,19 @@ for name in $PROXIES; do
   sleep 0.5
   load "$SYSCALL_N" "$RAW/ab-strace-$name.txt"
   kill -INT "$spid"; wait "$spid" 2>/dev/null || true
+  # Context switches and CPU under wrk (nginx's master is out of the way with master_process off).
+  wout="$RAW/wrk-$name.txt"
+  client 30 /dev/null wrk -t1 -c50 -d2s -H "Authorization: $TOKEN" "https://127.0.0.1:$PROXY_PORT/keyed/" || true
+  read -r pv0 pn0 pj0 < <(sched_snap "$PROXY_PID"); read -r ov0 on0 oj0 < <(sched_snap "$ORIGIN_WORKER")
+  client $(( SCHED_S + 30 )) "$wout" wrk -t1 -c50 -d"${SCHED_S}s" -H "Authorization: $TOKEN" \
+    "https://127.0.0.1:$PROXY_PORT/keyed/" || die "$name: wrk failed (see $wout)"
+  read -r pv1 pn1 pj1 < <(sched_snap "$PROXY_PID"); read -r ov1 on1 oj1 < <(sched_snap "$ORIGIN_WORKER")
+  ! grep -qE 'Non-2xx|Socket errors' "$wout" || die "$name: wrk saw errors or non-2xx answers (see $wout)"
+  wn="$(awk '/ requests in / { print $1; exit }' "$wout")"
+  SCHED[$name]="$(awk -v n="$wn" -v hz="$HZ" -v ov=$(( ov1 - ov0 )) -v pn=$(( pn1 - pn0 )) \
+                      -v oj=$(( oj1 - oj0 )) -v pj=$(( pj1 - pj0 )) -v rps="$(awk '/^Requests\/sec/ { print $2 }' "$wout")" 'BEGIN {
+    printf "origin slept %.2f, proxy pushed aside %.2f per request; CPU per request: proxy %.1f µs, origin %.1f µs (wrk -t1 -c50, %.0f req/s)",
+           ov / n, pn / n, pj * 1e6 / hz / n, oj * 1e6 / hz / n, rps }')"
   stop_proxy
   SYS[$name]="$(awk -v n="$SYSCALL_N" '
     $NF == "total" { printf "%.2f", $4 / n; exit }' "$st")"
@@ -152,7 +180,7 @@ for name in $PROXIES; do
       if ($4 / n >= 0.01) printf "%s%s %.2f%s", (k++ ? ", " : ""), $NF, $4 / n, (err / n >= 0.01 ? sprintf(" (%.2f failed)", err / n) : "")
     }' "$st")"
   line="$name: ${INSTR[$name]} user-space instructions per request ($N requests, ab -k -c10);"
-  line+=" ${SYS[$name]} system calls per request ($SYSCALL_N requests: $detail)"
+  line+=" ${SYS[$name]} system calls per request ($SYSCALL_N requests: $detail); ${SCHED[$name]}"
   echo "$line" | tee -a "$OUT"
 done
 if [[ -n "${INSTR[gatehouse]:-}" ]]; then
