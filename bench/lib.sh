@@ -117,10 +117,13 @@ tree_jiffies() {  # tree_jiffies PID -> utime+stime of PID and its direct childr
   done
   echo "$sum"
 }
-sleeps() {  # sleeps PID -> voluntary context switches (the times it went to sleep) of PID, its direct children and all their threads
+switches() {  # switches PID -> "voluntary involuntary" context switches of PID, its direct children and all their threads
   local p
   for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do cat /proc/"$p"/task/*/status 2>/dev/null; done |
-    awk '/^voluntary_ctxt_switches/ { s += $2 } END { printf "%.0f\n", s }'
+    awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { printf "%.0f %.0f\n", v, n }'
+}
+per_request() {  # per_request DELTA COUNT -> DELTA / COUNT with two decimals, "nan" when COUNT is 0
+  awk -v d="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "nan" }'
 }
 sched_ns() {  # sched_ns PID -> nanoseconds on CPU of all the process's threads (/proc/PID/task/*/schedstat)
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'

@@ -125,15 +125,9 @@ start_proxy() {
 }
 stop_proxy() { kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; }
 load() { ab_keyed "$1" "$2" "https://127.0.0.1:$PROXY_PORT/keyed/" "$TOKEN"; }  # load N OUTFILE
-# sched_snap PID -> "voluntary involuntary cpu_jiffies" of PID and all its threads
-sched_snap() {
-  cat /proc/"$1"/task/*/status | awk -v j="$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$1"/stat)" '
-    /^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 }
-    END { printf "%.0f %.0f %s\n", v, n, j }'
-}
-ORIGIN_WORKER="$(ps -o pid= --ppid "$PID_origin" | head -1 | tr -d ' ')"
-[[ -n "$ORIGIN_WORKER" ]] || die "the origin nginx has no worker process"
-HZ="$(getconf CLK_TCK)"
+# sched_snap PID -> "voluntary involuntary cpu_jiffies" of PID and its direct children (the
+# origin: its master, idle, and its worker)
+sched_snap() { echo "$(switches "$1") $(tree_jiffies "$1")"; }
 
 OUT="$RAW/summary.txt"
 : > "$OUT"
@@ -161,10 +155,10 @@ for name in $PROXIES; do
   # Context switches and CPU under wrk (nginx's master is out of the way with master_process off).
   wout="$RAW/wrk-$name.txt"
   client 30 /dev/null wrk -t1 -c50 -d2s -H "Authorization: $TOKEN" "https://127.0.0.1:$PROXY_PORT/keyed/" || true
-  read -r pv0 pn0 pj0 < <(sched_snap "$PROXY_PID"); read -r ov0 on0 oj0 < <(sched_snap "$ORIGIN_WORKER")
+  read -r pv0 pn0 pj0 < <(sched_snap "$PROXY_PID"); read -r ov0 on0 oj0 < <(sched_snap "$PID_origin")
   client $(( SCHED_S + 30 )) "$wout" wrk -t1 -c50 -d"${SCHED_S}s" -H "Authorization: $TOKEN" \
     "https://127.0.0.1:$PROXY_PORT/keyed/" || die "$name: wrk failed (see $wout)"
-  read -r pv1 pn1 pj1 < <(sched_snap "$PROXY_PID"); read -r ov1 on1 oj1 < <(sched_snap "$ORIGIN_WORKER")
+  read -r pv1 pn1 pj1 < <(sched_snap "$PROXY_PID"); read -r ov1 on1 oj1 < <(sched_snap "$PID_origin")
   ! grep -qE 'Non-2xx|Socket errors' "$wout" || die "$name: wrk saw errors or non-2xx answers (see $wout)"
   wn="$(awk '/ requests in / { print $1; exit }' "$wout")"
   SCHED[$name]="$(awk -v n="$wn" -v hz="$HZ" -v ov=$(( ov1 - ov0 )) -v pn=$(( pn1 - pn0 )) \

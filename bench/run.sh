@@ -556,12 +556,12 @@ run_keepalive() {
   client $(( WARMUP_S + 30 )) /dev/null wrk -t1 -c"$CONNS" -d"$WARMUP" "${target[@]}" || true
   sleep 0.5
   if [[ "$scen" == policy ]]; then read -r -a r0 < <(redis_stats); rj0="$(tree_jiffies "$PID_redis")"; rt0="$(date +%s.%N)"; fi
-  ow0="$(sleeps "$PID_origin")"
+  read -r ow0 _ < <(switches "$PID_origin")
   snap_begin "$pid"
   client $(( DUR_S + 60 )) "$out" wrk -t1 -c"$CONNS" -d"$DURATION" --latency "${target[@]}" \
     || log "warning: wrk exited non-zero for $name (see $out)"
   cpu="$(snap_end "$pid")"
-  ow1="$(sleeps "$PID_origin")"
+  read -r ow1 _ < <(switches "$PID_origin")
   if [[ "$scen" == policy ]]; then rj1="$(tree_jiffies "$PID_redis")"; rt1="$(date +%s.%N)"; read -r -a r1 < <(redis_stats); fi
   read -r rps p99 errs non2xx count < <(wrk_result "$out")
   [[ "$count" != 0 ]] || log "warning: no result from wrk for $name (see $out)"
@@ -578,7 +578,7 @@ run_keepalive() {
         printf "%.0f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\n", 100 * j / hz / el, rus, cl / n, sc / n, a / n, rd / n, us + rus }')"
   fi
   # The origin's wake-ups per request: how many requests it finds waiting each time it runs.
-  ow="$(awk -v d="$(( ow1 - ow0 ))" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "nan" }')"
+  ow="$(per_request $(( ow1 - ow0 )) "$count")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$name" "$round" "$rps" "$p99" "$errs" "$(tr ' ' '\t' <<<"${cpu% *}")" "$us" "$lg" "$non2xx" "$rx" "$ow" >> "$RESULTS"
   local rlog=""
   [[ "$scen" == policy ]] && rlog="  redis CPU/req/client cmds/script calls/all cmds/reads per req $(cut -f2-6 <<<"$rx" | tr '\t' '/')"

@@ -239,14 +239,14 @@ measure() {  # measure SCENARIO PROXY ROUND
   esac
   [[ "$s" != handshake ]] && client $(( DUR_S + 30 )) /dev/null "${LOAD[@]}" --port "$port" --duration 1 "${args[@]}" "${cert[@]}" || true
   [[ "$s" == upstream ]] && c0="$(last_conn)"
-  ow0="$(sleeps "$opid")"
+  read -r ow0 _ < <(switches "$opid")
   snap_begin "$pid"
   j0="$(tree_jiffies "$pid")"
   client $(( DUR_S + 30 )) "$RAW/$s-$name-$r.txt" "${LOAD[@]}" --port "$port" --duration "$DUR_S" "${args[@]}" "${cert[@]}" \
     || die "$name: mtls_load failed: $(cat "$RAW/$s-$name-$r.txt")"
   j1="$(tree_jiffies "$pid")"
   cpu="$(snap_end "$pid")"
-  ow1="$(sleeps "$opid")"
+  read -r ow1 _ < <(switches "$opid")
   read -r _ n _ sec _ rate _ _ _ p99 _ err _ non < "$RAW/$s-$name-$r.txt"
   if [[ "$s" == upstream ]]; then
     # Upstream connections the proxy opened during the run (the origin numbers its connections),
@@ -255,7 +255,7 @@ measure() {  # measure SCENARIO PROXY ROUND
   fi
   # The origin's wake-ups per request (keep-alive scenarios): how many requests it finds waiting
   # each time it runs.
-  [[ "$s" != handshake ]] && ow="$(awk -v d="$(( ow1 - ow0 ))" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "nan" }')"
+  [[ "$s" != handshake ]] && ow="$(per_request $(( ow1 - ow0 )) "$n")"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$name" "$r" "$rate" \
     "$(awk -v u="$p99" 'BEGIN { printf "%.2f", u / 1000 }')" "$err" "$non" \
     "$(cut -d' ' -f1 <<<"$cpu")" "$(cut -d' ' -f3 <<<"$cpu")" \
