@@ -187,6 +187,59 @@ class Buffer {
 };
 
 // ---------------------------------------------------------------------------------------------
+// asio's reactor, used directly for reads. A read started with asio's async_wait makes the
+// reactor re-arm the socket (epoll_ctl) every time, and asio's own async_read_some first tries
+// a recv that, just after a request or a response went out, finds nothing: either way one
+// system call per read that moves no byte. A ReadOp instead runs the read inside the reactor:
+// at once when the reactor may have seen bytes arrive since the last read drained the socket,
+// otherwise only on the next readiness edge. A read drained the socket when the kernel gave it
+// fewer bytes than it asked for (or none): the op then answers done_and_exhausted, and the
+// reactor skips the next read's first try until epoll reports the socket again. Edge-triggered
+// epoll reports any byte that arrives after that recv, so nothing is missed.
+enum class ReadStep { kWait, kDone, kDrained };
+
+class Stream;
+// The socket's reactor registration (asio keeps it in a protected member).
+struct SocketAccess : tcp::socket {
+  static constexpr auto impl() { return &SocketAccess::impl_; }
+};
+
+template <typename Handler, typename IoExecutor>
+class ReadOp : public asio::detail::reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(ReadOp);
+  ReadOp(Stream* s, Buffer* in, bool release, Handler& h, const IoExecutor& ex)
+      : reactor_op(error_code(), &ReadOp::do_perform, &ReadOp::do_complete),
+        stream_(s),
+        in_(in),
+        release_(release),
+        handler_(std::move(h)),
+        work_(handler_, ex) {}
+
+  static status do_perform(reactor_op* base);
+  static void do_complete(void* owner, asio::detail::operation* base, const error_code&, size_t) {
+    auto* o = static_cast<ReadOp*>(base);
+    ptr p = {std::addressof(o->handler_), o, o};
+    asio::detail::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    asio::detail::binder2<Handler, error_code, size_t> handler(o->handler_, o->ec_,
+                                                               o->bytes_transferred_);
+    p.h = std::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      asio::detail::fenced_block b(asio::detail::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  Stream* stream_;
+  Buffer* in_;
+  bool release_;
+  Handler handler_;
+  asio::detail::handler_work<Handler, IoExecutor> work_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // A plain TCP or TLS stream. TLS runs OpenSSL directly on the socket (non-blocking, read-ahead)
 // and waits for readiness only when OpenSSL asks for it: no memory-BIO copy per record, and a
 // write that the kernel accepts at once completes without a trip through the scheduler.
@@ -201,6 +254,11 @@ class Stream {
     SSL_set_fd(ssl, static_cast<int>(sock_.native_handle()));
     // One recv per wake-up instead of a record header and then its body.
     SSL_set_read_ahead(ssl, 1);
+    // Whether OpenSSL's last recv drained the socket (read_step).
+    drained_ = std::make_unique<bool>(false);
+    BIO* bio = SSL_get_rbio(ssl);
+    BIO_set_callback_arg(bio, reinterpret_cast<char*>(drained_.get()));
+    BIO_set_callback_ex(bio, &Stream::note_recv);
   }
   bool is_tls() const { return ssl_ != nullptr; }
   tcp::socket& lowest() { return sock_; }
@@ -258,13 +316,70 @@ class Stream {
       if (try_read_some(b, ec, n, w)) co_return std::make_pair(ec, n);
     }
   }
-  // A read where the peer has most likely not answered yet (just after a request went out):
-  // straight to waiting for the socket, without a read that would find nothing; OpenSSL's own
-  // buffer is looked at first.
-  awaitable<std::pair<error_code, size_t>> read_answer(asio::mutable_buffer b) {
-    if (!ssl_ || SSL_has_pending(ssl_.get())) co_return co_await read_some(b);
-    co_return co_await read_some_after(b, tcp::socket::wait_read);
+  // One attempt to read into `in` (ReadOp): kWait when nothing is there; kDrained when bytes
+  // came and the socket is known to be empty now; kDone otherwise (bytes, or an error in
+  // `ec`). OpenSSL asking to write first ends it with would_block (read_into then waits for
+  // the socket to take bytes). `release`: the buffer goes back while there is nothing to read.
+  ReadStep read_step(Buffer& in, bool release, error_code& ec, size_t& n) {
+    if (!sock_.is_open()) {
+      ec = asio::error::bad_descriptor;
+      return ReadStep::kDone;
+    }
+    auto b = in.prepare(kReadChunk);
+    if (!ssl_) {
+      ssize_t r = ::recv(sock_.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+      if (r > 0) {
+        in.commit(static_cast<size_t>(r));
+        n = static_cast<size_t>(r);
+        return static_cast<size_t>(r) < b.size() ? ReadStep::kDrained : ReadStep::kDone;
+      }
+      if (r == 0) {
+        ec = asio::error::eof;
+        return ReadStep::kDone;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        if (release && in.size() == 0) in.release();
+        return ReadStep::kWait;
+      }
+      ec = error_code(errno, boost::system::system_category());
+      return ReadStep::kDone;
+    }
+    *drained_ = false;  // set by a short recv in this SSL_read only
+    auto w = tcp::socket::wait_read;
+    if (!try_read_some(b, ec, n, w)) {
+      if (w == tcp::socket::wait_write) {
+        ec = asio::error::would_block;
+        return ReadStep::kDone;
+      }
+      if (release && in.size() == 0) in.release();
+      return ReadStep::kWait;
+    }
+    if (ec) return ReadStep::kDone;
+    in.commit(n);
+    return *drained_ && !SSL_has_pending(ssl_.get()) ? ReadStep::kDrained : ReadStep::kDone;
   }
+  // Reads what comes next into `in` (committed there), with no system call but the read itself
+  // (ReadOp). `release`: an idle client connection keeps no read buffer while it waits.
+  awaitable<std::pair<error_code, size_t>> read_into(Buffer& in, bool release = false);
+  // read_into, but with a read first whatever the reactor knows: for a read whose end may be
+  // the peer's close. A read that took fewer bytes than it asked for drains the data, not a
+  // FIN that came with them; only the next recv sees that.
+  awaitable<std::pair<error_code, size_t>> read_now(Buffer& in) {
+    error_code ec;
+    size_t n = 0;
+    if (read_step(in, false, ec, n) != ReadStep::kWait && ec != asio::error::would_block)
+      co_return std::make_pair(ec, n);
+    co_return co_await read_into(in);
+  }
+  void start_read_op(asio::detail::reactor_op* op, bool is_continuation) {
+    if (!reactor_)
+      reactor_ = &asio::use_service<asio::detail::reactor>(
+          asio::query(sock_.get_executor(), asio::execution::context));
+    auto& impl = (sock_.*SocketAccess::impl()).get_implementation();
+    reactor_->start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op,
+                       is_continuation, true);
+  }
+
   awaitable<std::pair<error_code, size_t>> read_some(asio::mutable_buffer b) {
     error_code ec;
     size_t n = 0;
@@ -356,6 +471,16 @@ class Stream {
   struct SslFree {
     void operator()(SSL* s) const { SSL_free(s); }
   };
+  // BIO callback: after each recv OpenSSL makes, whether it left the socket empty (fewer bytes
+  // than asked for, or none).
+  static long note_recv(BIO* b, int oper, const char*, size_t len, int, long, int ret,
+                        size_t* processed) {
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+      bool* drained = reinterpret_cast<bool*>(BIO_get_callback_arg(b));
+      if (drained) *drained = ret > 0 ? (processed && *processed < len) : true;
+    }
+    return ret;
+  }
   // SSL_get_error reads the thread's error queue: it must hold nothing from earlier calls.
   static void clear_errors() {
     if (ERR_peek_error() != 0) ERR_clear_error();
@@ -396,7 +521,43 @@ class Stream {
 
   tcp::socket sock_;
   std::unique_ptr<SSL, SslFree> ssl_;
+  std::unique_ptr<bool> drained_;  // see note_recv (TLS only)
+  asio::detail::reactor* reactor_ = nullptr;
 };
+
+template <typename Handler, typename IoExecutor>
+asio::detail::reactor_op::status ReadOp<Handler, IoExecutor>::do_perform(reactor_op* base) {
+  auto* o = static_cast<ReadOp*>(base);
+  switch (o->stream_->read_step(*o->in_, o->release_, o->ec_, o->bytes_transferred_)) {
+    case ReadStep::kWait:
+      return not_done;
+    case ReadStep::kDrained:
+      return done_and_exhausted;
+    case ReadStep::kDone:
+      break;
+  }
+  return done;
+}
+
+awaitable<std::pair<error_code, size_t>> Stream::read_into(Buffer& in, bool release) {
+  auto init = [this, &in, release](auto handler) {
+    using H = decltype(handler);
+    using Op = ReadOp<H, tcp::socket::executor_type>;
+    bool cont = boost_asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) Op(this, &in, release, handler, sock_.get_executor());
+    start_read_op(p.p, cont);
+    p.v = p.p = nullptr;
+  };
+  auto [ec, n] =
+      co_await asio::async_initiate<decltype(nothrow), void(error_code, size_t)>(init, nothrow);
+  if (ec == asio::error::would_block) {  // OpenSSL must write first (a TLS 1.3 key update)
+    auto b = in.prepare(kReadChunk);
+    std::tie(ec, n) = co_await read_some_after(b, tcp::socket::wait_write);
+    if (!ec) in.commit(n);
+  }
+  co_return std::make_pair(ec, n);
+}
 
 struct H2UpStream;
 
@@ -1738,30 +1899,22 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
       error_code ec;
       size_t n = 0;
       auto w = tcp::socket::wait_read;
-      // Just after a response the client has most likely not sent its next request yet: a TLS
-      // connection with nothing in OpenSSL's buffer goes straight to waiting (no read that would
-      // find nothing).
-      const bool wait_first =
-          between_requests && c->stream.is_tls() && !SSL_has_pending(c->stream.ssl());
-      asio::mutable_buffer buf;
-      if (!wait_first) buf = c->in.prepare(kReadChunk);
-      if (wait_first || !c->stream.try_read_some(buf, ec, n, w)) {
-        if (between_requests) idle.insert(c.get());
-        if (between_requests && c->stream.is_tls() && w == tcp::socket::wait_read) {
-          // Idle between requests: the read buffer goes back while the client thinks (an idle
-          // connection keeps no 16 KiB buffer), and is taken again when bytes are there.
-          c->in.release();
-          auto [wec] = co_await c->stream.lowest().async_wait(tcp::socket::wait_read, nothrow);
-          buf = c->in.prepare(kReadChunk);
-          if (wec) {
-            ec = wec;
-          } else if (!c->stream.try_read_some(buf, ec, n, w)) {
-            std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
-          }
+      if (between_requests && !(c->stream.is_tls() && SSL_has_pending(c->stream.ssl()))) {
+        // Just after a response the client has most likely not sent its next request yet: no
+        // read that would find nothing, and no re-arming of the socket (Stream::read_into).
+        // An idle TLS connection's read buffer goes back while the client thinks (it keeps no
+        // 16 KiB buffer), and is taken again when bytes are there.
+        idle.insert(c.get());
+        if (c->stream.is_tls()) c->in.release();
+        std::tie(ec, n) = co_await c->stream.read_into(c->in, c->stream.is_tls());
+        idle.erase(c.get());
+      } else {
+        auto buf = c->in.prepare(kReadChunk);
+        if (c->stream.try_read_some(buf, ec, n, w)) {
+          if (!ec) c->in.commit(n);
         } else {
-          std::tie(ec, n) = co_await c->stream.read_some_after(buf, w);
+          std::tie(ec, n) = co_await c->stream.read_into(c->in);
         }
-        if (between_requests) idle.erase(c.get());
       }
       between_requests = false;
       if (ec) {
@@ -1770,7 +1923,6 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
                      {{"client", c->remote_ip}, {"error", ec.message()}});
         goto done;
       }
-      c->in.commit(n);
     }
     first_request = false;
     if (pr.status == http::ParseStatus::kError) {
@@ -3447,18 +3599,11 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
           rec = co_await h2_up_read(*up);
           if (rec) break;
         } else {
-          auto b = up->in.prepare(kReadChunk);
-          error_code e;
-          size_t n = 0;
-          if (got_bytes)
-            std::tie(e, n) = co_await up->stream.read_some(b);
-          else
-            std::tie(e, n) = co_await up->stream.read_answer(b);
+          auto [e, n] = co_await up->stream.read_into(up->in);
           if (e) {
             rec = e;
             break;
           }
-          up->in.commit(n);
         }
         got_bytes = true;
       }
@@ -3598,10 +3743,11 @@ awaitable<bool> Worker::proxy_request(ClientConn& c, http::RequestHead& req,
   auto read_up = [&]() -> awaitable<bool> {
     w.set_deadline(std::chrono::seconds(cfg.proxy_default_timeout));
     if (up->h2) co_return !co_await h2_up_read(*up);
-    auto [e, n] = co_await up->stream.read_some(up->in.prepare(kReadChunk));
-    if (e) co_return false;
-    up->in.commit(n);
-    co_return true;
+    // This body ends with the upstream's close, which may be there already, behind the last
+    // bytes a short read took: the socket is read at once (read_into would wait for news).
+    auto [e, n] = resp.body == http::BodyKind::kUntilClose ? co_await up->stream.read_now(up->in)
+                                                           : co_await up->stream.read_into(up->in);
+    co_return !e;
   };
 
   if (resp.body == http::BodyKind::kLength) {
