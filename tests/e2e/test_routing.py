@@ -3,6 +3,7 @@ receives (path, query, Host, X-Forwarded-For, hop-by-hop headers, framing) and w
 the upstream fails."""
 import json
 import signal
+import socket
 import time
 
 import pytest
@@ -677,3 +678,36 @@ def test_duplicate_api_id_first_file_wins(gateway_factory, origin):
     assert requests.get(gw.url("/one/x")).status_code == 200
     assert requests.get(gw.url("/two/x")).status_code == 404
     assert "b.json" in gw.logs()
+
+
+def test_half_closed_client_gets_its_answer(gateway_factory, origin):
+    # The request and the client's FIN can arrive together: the read that takes the request
+    # drains the bytes, not the FIN, and the answer must still go out.
+    gw = gateway_factory(apis=[keyless_api("hc", "/hc/", origin.url)])
+    c = RawClient(gw.port)
+    try:
+        c.send(b"GET /hc/x HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.read_response()
+        assert r.status == 200
+    finally:
+        c.close()
+
+
+def test_upstream_closing_after_each_answer_keeps_working(gateway_factory):
+    # An upstream that closes right after a keep-alive answer: its FIN can sit behind the
+    # answer's last bytes. The next requests on the client's connection still get answers (on
+    # fresh upstream connections), each within the read's 3 s.
+    up = OneShotUpstream(lambda req: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        gw = gateway_factory(apis=[keyless_api("ce", "/ce/", up.url)])
+        c = RawClient(gw.port)
+        try:
+            for _ in range(5):
+                c.send(b"GET /ce/x HTTP/1.1\r\nHost: gw.test\r\n\r\n")
+                r = c.read_response(timeout=3.0)
+                assert r.status == 200 and r.body == b"ok"
+        finally:
+            c.close()
+    finally:
+        up.stop()
