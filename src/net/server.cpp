@@ -359,7 +359,8 @@ class Stream {
     return *drained_ && !SSL_has_pending(ssl_.get()) ? ReadStep::kDrained : ReadStep::kDone;
   }
   // Reads what comes next into `in` (committed there), with no system call but the read itself
-  // (ReadOp). `release`: an idle client connection keeps no read buffer while it waits.
+  // (ReadOp). `release`: `in`, when empty, gives its memory back while the read waits (an idle
+  // client connection keeps no read buffer).
   awaitable<std::pair<error_code, size_t>> read_into(Buffer& in, bool release = false);
   // read_into, but with a read first whatever the reactor knows: for a read whose end may be
   // the peer's close. A read that took fewer bytes than it asked for drains the data, not a
@@ -540,6 +541,7 @@ asio::detail::reactor_op::status ReadOp<Handler, IoExecutor>::do_perform(reactor
 }
 
 awaitable<std::pair<error_code, size_t>> Stream::read_into(Buffer& in, bool release) {
+  if (release && in.size() == 0) in.release();  // taken again by the read that finds bytes
   auto init = [this, &in, release](auto handler) {
     using H = decltype(handler);
     using Op = ReadOp<H, tcp::socket::executor_type>;
@@ -1905,7 +1907,6 @@ awaitable<void> Worker::session(std::shared_ptr<ClientConn> c) {
         // An idle TLS connection's read buffer goes back while the client thinks (it keeps no
         // 16 KiB buffer), and is taken again when bytes are there.
         idle.insert(c.get());
-        if (c->stream.is_tls()) c->in.release();
         std::tie(ec, n) = co_await c->stream.read_into(c->in, c->stream.is_tls());
         idle.erase(c.get());
       } else {
