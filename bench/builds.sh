@@ -46,15 +46,8 @@ begin_run builds
 g++ -O2 -std=c++17 -o "$WORK/mtls_load" "$BENCH/mtls_load.cpp" -lssl -lcrypto
 PKI="$WORK/pki"
 mkdir -p "$PKI"
-ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -keyout "$PKI/ca.key" \
-  -out "$PKI/ca.pem" -days 2 -subj "/CN=Gatehouse Bench CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign"
-ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/server.key" \
-  -out "$PKI/server.csr" -subj "/CN=server"
-printf 'subjectAltName=DNS:bench.local,IP:127.0.0.1,DNS:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$PKI/server.ext"
-ossl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -CAcreateserial \
-  -out "$PKI/server.pem" -days 2 -extfile "$PKI/server.ext"
+mkca ca "Gatehouse Bench CA"
+mkleaf server ca $'subjectAltName=DNS:bench.local,IP:127.0.0.1,DNS:127.0.0.1\nextendedKeyUsage=serverAuth'
 cat "$PKI/server.pem" "$PKI/server.key" > "$PKI/combined.pem"
 chmod 600 "$PKI"/*.key "$PKI/combined.pem"
 CA="$PKI/ca.pem"; CERT="$PKI/server.pem"; KEY="$PKI/server.key"

@@ -250,3 +250,20 @@ callgrind_total() {
   [[ -n "$total" ]] || die "no callgrind totals in $1"
   echo "$total"
 }
+
+# Test PKI made at run time, never committed, in the directory $PKI: ossl runs openssl quietly
+# (dies on failure), mkca NAME CN makes a CA (PKI/NAME.pem, .key), mkleaf NAME CA EXT a
+# certificate signed by PKI/CA with the extensions EXT.
+ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
+mkca() {  # mkca NAME CN
+  ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -keyout "$PKI/$1.key" \
+    -out "$PKI/$1.pem" -days 2 -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+mkleaf() {  # mkleaf NAME CA EXT
+  ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
+    -out "$PKI/$1.csr" -subj "/CN=$1"
+  printf '%s\n' "$3" > "$PKI/$1.ext"
+  ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -CAcreateserial \
+    -out "$PKI/$1.pem" -days 2 -extfile "$PKI/$1.ext"
+}

@@ -95,19 +95,6 @@ GH_SHA="$(sha256sum "$WORK/gatehouse" | cut -c1-12)"
 # and a client certificate of another CA (for the refusal checks).
 PKI="$WORK/pki"
 mkdir -p "$PKI"
-ossl() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
-mkca() {  # mkca NAME CN
-  ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -keyout "$PKI/$1.key" \
-    -out "$PKI/$1.pem" -days 2 -subj "/CN=$2" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-mkleaf() {  # mkleaf NAME CA EXT
-  ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/$1.key" \
-    -out "$PKI/$1.csr" -subj "/CN=$1"
-  printf '%s\n' "$3" > "$PKI/$1.ext"
-  ossl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$2.pem" -CAkey "$PKI/$2.key" -CAcreateserial \
-    -out "$PKI/$1.pem" -days 2 -extfile "$PKI/$1.ext"
-}
 mkca ca "Gatehouse Bench CA"
 mkca other-ca "Another CA"
 # "DNS:127.0.0.1" too: nginx checks an upstream name with X509_check_host only.
